@@ -1,0 +1,122 @@
+"""The method contract: what a plugin implements, and the context every method receives.
+
+Methods never own a training loop. The shared loop in `train.py` calls a few named hooks, which
+is what keeps results comparable across methods (DESIGN.md, property 4).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hipbench.suite import GeneralSet, TaskData
+
+DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class Context:
+    """Everything a method may read besides the model; identical for every method of a run.
+
+    `preservation` is the suite's preservation set (never used for scoring); `generator` is the
+    run's seeded CPU generator, so initialisations depend on the seed and nothing else; `svd`
+    serves cached singular triplets of the pretrained weights.
+    """
+
+    tokenizer: Any
+    device: torch.device
+    generator: torch.Generator
+    preservation: GeneralSet
+    batch_size: int = 8
+    max_length: int = 256
+    svd: Any = None  # hipbench.spectral.SVDCache: the cached top-k SVD of pretrained weights
+    extras: dict = dataclasses.field(default_factory=dict)
+
+
+class Method:
+    """Base class of adapter methods. Subclasses set `name`, `description`, `Options`.
+
+    Hooks, in the order the shared loop calls them: `attach` once, then for every task
+    `begin_task`, per step `extra_loss` (added to the task loss) and `after_step` (after the
+    optimizer step), and `end_task`. The optimizer trains whatever parameters have
+    `requires_grad` at `begin_task` time; the base model is frozen before `attach`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type]
+
+    def __init__(self, options: Any | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    # --- budget -------------------------------------------------------------------------
+    def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
+        raise NotImplementedError
+
+    def trainable_count(self, shapes: list[tuple[int, int]], rank: int) -> int:
+        return sum(self.trainable_per_module(out_f, in_f, rank) for out_f, in_f in shapes)
+
+    # --- hooks --------------------------------------------------------------------------
+    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def begin_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
+        pass
+
+    def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
+        return None
+
+    def after_step(self, model: nn.Module) -> None:
+        pass
+
+    def end_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
+        pass
+
+    # --- results ------------------------------------------------------------------------
+    def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Low-rank factors `(B, A)` with `ΔW = B @ A` per adapted module, relative to the
+        pretrained weight. Export writes these as a PEFT LoRA with scaling 1."""
+        raise NotImplementedError
+
+    def delta_weights(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Dense ΔW per adapted module: the one way results leave a method (merging,
+        diagnostics and export all read it)."""
+        return {name: b @ a for name, (b, a) in self.delta_factors(model).items()}
+
+
+def options_from_strings(options_cls: type, pairs: dict[str, str]) -> Any:
+    """Build a method's Options dataclass from `--option key=value` strings, typed by its fields."""
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    values: dict[str, Any] = {}
+    for key, raw in pairs.items():
+        if key not in fields:
+            raise ValueError(f"--option {key}: unknown option; known: {', '.join(fields) or 'none'}")
+        kind = type(getattr(options_cls(), key))
+        try:
+            values[key] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
+        except ValueError:
+            raise ValueError(f"--option {key}={raw}: expected {kind.__name__}") from None
+    return options_cls(**values)
+
+
+def find_targets(model: nn.Module, suffixes: tuple[str, ...]) -> list[str]:
+    """Names of the `nn.Linear` modules whose last name component is one of `suffixes`."""
+    names = [name for name, module in model.named_modules()
+             if isinstance(module, nn.Linear) and name.rsplit(".", 1)[-1] in suffixes]
+    if not names:
+        raise ValueError(f"no nn.Linear named {', '.join(suffixes)} in the model")
+    return names
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def adapted_layers(model: nn.Module, kind: type) -> dict[str, nn.Module]:
+    """The adapter layers of class `kind` in `model`, by the name of the linear they wrap."""
+    return {name: module for name, module in model.named_modules() if isinstance(module, kind)}

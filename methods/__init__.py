@@ -1,0 +1,1 @@
+"""Built-in adapter methods; each registers through the `hipbench.methods` entry-point group."""

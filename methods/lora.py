@@ -1,0 +1,74 @@
+"""LoRA — Hu et al., "LoRA: Low-Rank Adaptation of Large Language Models", ICLR 2022
+(arXiv 2106.09685).
+
+A frozen linear `y = W x` gains a trainable low-rank update (eq. 3 of the paper):
+
+    y = W x + s · B A x,   A ∈ R^{r×n},  B ∈ R^{m×r},  s = alpha / r
+
+`A` is Kaiming-uniform with a = sqrt(5) (PEFT's choice; the paper says "random Gaussian") and
+`B = 0`, so the adapted model equals the base model at step 0. Trainable per module: r (m + n).
+
+Choices where the paper is silent: in a task stream the same adapter keeps training from task to
+task with a fresh optimizer per task (the "SeqLoRA" baseline of O-LoRA, Wang et al. 2023);
+dropout defaults to 0 so that runs are deterministic; `rslora` switches s to alpha / sqrt(r)
+(Kalajdzievski 2023), as PEFT's `use_rslora`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hipbench.method import Context, Method, adapted_layers, replace_module
+
+
+@dataclass
+class LoRAOptions:
+    alpha: float = 16.0  # s = alpha / r; the paper fixes alpha to the first r tried and does not tune it
+    dropout: float = 0.0
+    rslora: bool = False
+
+
+class LoRALinear(nn.Module):
+    """`base(x) + s · B A dropout(x)`, with `base` frozen."""
+
+    def __init__(self, base: nn.Linear, rank: int, scaling: float, dropout: float,
+                 generator: torch.Generator) -> None:
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, dtype=torch.float32))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, dtype=torch.float32))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
+        self.scaling = scaling
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        update = self.dropout(x).to(self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
+        return self.base(x) + (self.scaling * update).to(x.dtype)
+
+    def delta_weight(self) -> torch.Tensor:
+        return self.scaling * self.lora_B @ self.lora_A
+
+
+class LoRA(Method):
+    name = "lora"
+    description = "LoRA (Hu et al., 2021): frozen W plus a trainable s·BA, A random, B zero"
+    Options = LoRAOptions
+
+    def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
+        return rank * (out_features + in_features)
+
+    def scaling(self, rank: int) -> float:
+        return self.options.alpha / (math.sqrt(rank) if self.options.rslora else rank)
+
+    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
+        for name in targets:
+            base = model.get_submodule(name)
+            replace_module(model, name, LoRALinear(base, rank, self.scaling(rank), self.options.dropout,
+                                                   ctx.generator))
+
+    def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return {name: (layer.scaling * layer.lora_B.detach(), layer.lora_A.detach())
+                for name, layer in adapted_layers(model, LoRALinear).items()}

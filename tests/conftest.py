@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny random Llama (2 layers, byte tokenizer) and a tiny hand-made suite."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hipbench.models import LoadedModel, tiny_llama
+from hipbench.suite import Example, GeneralSet, Suite, TaskData
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def _tiny():
+    return tiny_llama(seed=0)
+
+
+@pytest.fixture
+def tiny(_tiny):
+    """A fresh copy of the tiny model and its tokenizer."""
+    model, tokenizer = _tiny
+    return copy.deepcopy(model), tokenizer
+
+
+@pytest.fixture
+def tiny_loaded(_tiny):
+    model, tokenizer = _tiny
+    return LoadedModel(copy.deepcopy(model), tokenizer, "tiny-llama", "random (seed 0)")
+
+
+def make_suite() -> Suite:
+    letters = "abcdefghij"
+    copy_task = TaskData(
+        name="copy", scoring="choice",
+        train=tuple(Example(f"say {c}:", f" {c}", (" x", f" {c}")) for c in letters),
+        test=tuple(Example(f"say {c}:", f" {c}", (f" {c}", " x")) for c in letters[:4]))
+    shout_task = TaskData(
+        name="shout", scoring="exact",
+        train=tuple(Example(f"up {c}:", f" {c.upper()}") for c in letters),
+        test=tuple(Example(f"up {c}:", f" {c.upper()}") for c in letters[:4]))
+    general = GeneralSet(texts=("the cat sat on the mat.", "water is wet."),
+                         facts=(Example("one two", " three"), Example("a b", " c")))
+    probes = GeneralSet(texts=("dogs bark at night.",), facts=(Example("x y", " z"), Example("red green", " blue")))
+    return Suite(name="tiny", tasks=(copy_task, shout_task), preservation=general, probes=probes,
+                 definition={"kind": "test fixture"})
+
+
+@pytest.fixture
+def tiny_suite() -> Suite:
+    return make_suite()
