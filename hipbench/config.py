@@ -1,0 +1,103 @@
+"""Run configuration: plain data, validated once, hashed for run identity.
+
+Everything that can change a number is in `RunConfig`, so the stable hash of its JSON form
+identifies a run: a sweep skips a run whose complete record has the same hash.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hipbench import __version__
+from hipbench.method import DEFAULT_TARGETS
+from hipbench.train import TrainConfig
+
+DEFAULT_SEEDS = (42, 100, 2024)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: str
+    suite: str
+    model: str
+    seed: int
+    budget: int | None = None  # None: LoRA rank 8 on every target module
+    method_options: dict = field(default_factory=dict)
+    data_dir: str | None = None
+    limit: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    target_modules: tuple[str, ...] = DEFAULT_TARGETS
+    eval_batch_size: int = 32
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if self.train.steps < 1:
+            raise ValueError(f"--steps must be at least 1 (got {self.train.steps})")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be at least 1 (got {self.limit})")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"--budget must be positive (got {self.budget})")
+        if self.train.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1 (got {self.train.batch_size})")
+        if not self.train.lr > 0:
+            raise ValueError(f"--lr must be positive (got {self.train.lr})")
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def hash(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def resolve_device(choice: str) -> str:
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available")
+    if choice not in ("cpu", "cuda"):
+        raise ValueError(f"--device {choice}: expected auto, cpu or cuda")
+    return choice
+
+
+def git_commit() -> str:
+    """Commit of the hipbench source tree, with '-dirty' when it has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment(device: str) -> dict:
+    """Versions and hardware, recorded next to every run."""
+    import peft
+    import transformers
+
+    hardware = torch.cuda.get_device_name(0) if device == "cuda" else (platform.processor() or platform.machine())
+    return {
+        "hipbench": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "python": platform.python_version(),
+        "git_commit": git_commit(),
+        "device": device,
+        "hardware": hardware,
+        "cpu_count": os.cpu_count(),
+        "dtype": "bf16 autocast, fp32 weights" if device == "cuda" else "fp32",
+    }
