@@ -1,0 +1,135 @@
+"""HiP-LoRA — Chen & Tan, "HiP-LoRA: Budgeted Spectral Plasticity for Robust Low-Rank
+Adaptation", 2026 (arXiv 2604.17751; Algorithm 1 recap in shared/seeds/hip-lora-review.txt).
+
+With the cached top-k SVD W = U_k diag(sigma) V_k^T + ..., each frozen weight gets two channels:
+
+    principal:  U_k diag(phi) V_k^T                 phi ∈ R^k, inside the dominant subspace
+    residual:   s · (I - P_U) B A (I - P_V)         a LoRA confined to the orthogonal complement
+    ΔW = U_k diag(phi) V_k^T + s B~ A~,   y = W x + ΔW x,   s = alpha / r on the residual only
+
+so U_k^T ΔW V_k = diag(phi) and the residual never touches the top-k singular directions on
+either side. Trainable per module: k + r (m + n).
+
+Choices where the recap is silent or inconsistent (recorded here, tested in tests/test_hiplora.py):
+- The recap initialises phi = 0, A = B = 0 and writes W~ = W - U_k diag(sigma) V_k^T. Read
+  literally the model would lose its top-k spectrum at step 0, and A = B = 0 gives the residual
+  channel a zero gradient forever. We read phi as the *change* of the principal singular values
+  (W~ + U_k diag(sigma + phi) V_k^T = W + U_k diag(phi) V_k^T), keep phi = 0 and B = 0, and
+  initialise A Kaiming-uniform as LoRA does. Outputs are unchanged at step 0.
+- Singular-value-weighted stability budget: weights w_i = (sigma_i / sigma_1)^2, so the leading
+  directions are the stiffest, and a radius relative to the layer's own spectrum,
+  R = (budget / 100) · sqrt(Σ_i w_i sigma_i^2): `budget` is the largest weighted change of the
+  principal spectrum in percent of its weighted norm (the review's sweep values 0.2, 0.5, 0.8, 1.0).
+  Default form "projection": after every optimizer step phi is projected exactly onto
+  {Σ w_i phi_i^2 <= R^2} (phi_i / (1 + mu w_i), mu by bisection) — a budget is a bound, and a
+  projection holds it at every step whatever the learning rate. Form "penalty" instead adds
+  strength · Σ_modules Σ_i w_i phi_i^2 / R^2 to the loss.
+- k = 32 by default (the paper's k is not public); the residual rank r is then solved for the
+  matched budget. The SVD is computed once from the pretrained weights and never refreshed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hipbench.method import Context, Method, adapted_layers, replace_module
+
+
+@dataclass
+class HiPLoRAOptions:
+    k: int = 32  # width of the principal channel (top-k singular subspace)
+    alpha: float = 16.0  # residual channel scaling s = alpha / r
+    budget: float = 0.5  # stability budget, percent of the weighted principal spectrum norm
+    budget_mode: str = "projection"  # "projection" (hard bound after each step) or "penalty"
+    penalty_strength: float = 1.0  # used by budget_mode = "penalty"
+
+
+class HiPLoRALinear(nn.Module):
+    def __init__(self, base: nn.Linear, u: torch.Tensor, sigma: torch.Tensor, v: torch.Tensor, rank: int,
+                 scaling: float, budget: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.base = base
+        self.scaling = scaling
+        self.register_buffer("U", u.clone())
+        self.register_buffer("V", v.clone())
+        weights = (sigma / sigma[0]) ** 2
+        self.register_buffer("w", weights)
+        self.radius = float(budget / 100.0 * torch.sqrt((weights * sigma ** 2).sum()))
+        self.phi = nn.Parameter(torch.zeros_like(sigma))
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
+
+    def projected_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """B~ = (I - U U^T) B and A~ = A (I - V V^T), without forming m×m or n×n projectors."""
+        b = self.lora_B - self.U @ (self.U.T @ self.lora_B)
+        a = self.lora_A - (self.lora_A @ self.V) @ self.V.T
+        return b, a
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.to(self.phi.dtype)
+        principal = ((h @ self.V) * self.phi) @ self.U.T
+        b, a = self.projected_factors()
+        residual = (h @ a.T) @ b.T
+        return self.base(x) + (principal + self.scaling * residual).to(x.dtype)
+
+    def budget_usage(self) -> torch.Tensor:
+        """Σ w_i phi_i^2 / R^2: at most 1 when the budget holds."""
+        return (self.w * self.phi ** 2).sum() / self.radius ** 2
+
+    @torch.no_grad()
+    def project_phi(self) -> None:
+        if self.budget_usage() <= 1.0:
+            return
+        phi, w, r2 = self.phi, self.w, self.radius ** 2
+        low, high = 0.0, 1.0
+        while ((w * (phi / (1 + high * w)) ** 2).sum() > r2):
+            high *= 2.0
+        for _ in range(60):
+            mid = 0.5 * (low + high)
+            if (w * (phi / (1 + mid * w)) ** 2).sum() > r2:
+                low = mid
+            else:
+                high = mid
+        phi.copy_(phi / (1 + high * w))
+
+
+class HiPLoRA(Method):
+    name = "hiplora"
+    description = "HiP-LoRA (Chen & Tan, 2026): budgeted principal-spectrum channel + complement-only LoRA"
+    Options = HiPLoRAOptions
+
+    def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
+        return min(self.options.k, out_features, in_features) + rank * (out_features + in_features)
+
+    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
+        if self.options.budget_mode not in ("projection", "penalty"):
+            raise ValueError(f"--option budget_mode={self.options.budget_mode}: expected projection or penalty")
+        for name in targets:
+            base = model.get_submodule(name)
+            u, sigma, v = ctx.svd.top_k(base.weight, self.options.k)
+            replace_module(model, name, HiPLoRALinear(base, u, sigma, v, rank, self.options.alpha / rank,
+                                                      self.options.budget, ctx.generator))
+
+    def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
+        if self.options.budget_mode != "penalty":
+            return None
+        layers = adapted_layers(model, HiPLoRALinear).values()
+        return self.options.penalty_strength * sum(layer.budget_usage() for layer in layers)
+
+    def after_step(self, model: nn.Module) -> None:
+        if self.options.budget_mode == "projection":
+            for layer in adapted_layers(model, HiPLoRALinear).values():
+                layer.project_phi()
+
+    def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        factors = {}
+        for name, layer in adapted_layers(model, HiPLoRALinear).items():
+            b, a = (t.detach() for t in layer.projected_factors())
+            principal_b = layer.U * layer.phi.detach()[None, :]
+            factors[name] = (torch.cat([principal_b, layer.scaling * b], dim=1),
+                             torch.cat([layer.V.T, a], dim=0))
+        return factors

@@ -1,0 +1,85 @@
+"""HiP-LoRA's invariants after real training steps, its budget, and its ΔW."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
+from hipbench.methods.hiplora import HiPLoRA, HiPLoRALinear, HiPLoRAOptions
+from hipbench.spectral import SVDCache
+from hipbench.suite import Example, GeneralSet
+from hipbench.train import TrainConfig, train_task
+
+EXAMPLES = tuple(Example(f"q{i}:", f" {'xyz'[i % 3]}") for i in range(6))
+
+
+def trained(tiny, tmp_path, steps=8, lr=2e-2, **options):
+    model, tokenizer = tiny
+    pretrained = copy.deepcopy(model)
+    method = HiPLoRA(HiPLoRAOptions(k=4, **options))
+    model.requires_grad_(False)
+    ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), GeneralSet((), ()),
+                  svd=SVDCache(tmp_path))
+    method.attach(model, find_targets(model, DEFAULT_TARGETS), 3, ctx)
+    ids = torch.randint(0, 256, (2, 7), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(model(ids).logits, pretrained(ids).logits)  # unchanged at step 0
+    train_task(model, method, EXAMPLES, tokenizer, TrainConfig(steps=steps, batch_size=6, lr=lr),
+               torch.device("cpu"), torch.Generator().manual_seed(0))
+    return model, pretrained, method
+
+
+def test_update_splits_into_principal_diag_and_complement_only_residual(tiny, tmp_path):
+    model, pretrained, method = trained(tiny, tmp_path, budget=100.0)
+    deltas = method.delta_weights(model)
+    for name, layer in adapted_layers(model, HiPLoRALinear).items():
+        dw = deltas[name]
+        u, v = layer.U, layer.V
+        assert layer.phi.abs().max() > 0 and layer.lora_B.abs().max() > 0  # both channels trained
+        assert torch.allclose(u.T @ dw @ v, torch.diag(layer.phi.detach()), atol=1e-5)
+        assert torch.allclose(u.T @ dw @ (torch.eye(v.shape[0]) - v @ v.T), torch.zeros(u.shape[1], v.shape[0]),
+                              atol=1e-5)
+        assert torch.allclose((torch.eye(u.shape[0]) - u @ u.T) @ dw @ v, torch.zeros(u.shape[0], v.shape[1]),
+                              atol=1e-5)
+        effective = layer(torch.eye(layer.base.in_features)).T
+        assert torch.allclose(effective - pretrained.get_submodule(name).weight, dw, atol=1e-5)
+
+
+def test_projection_keeps_every_layer_within_its_budget(tiny, tmp_path):
+    model, _, _ = trained(tiny, tmp_path, budget=0.01, lr=5e-2)
+    usages = [float(layer.budget_usage()) for layer in adapted_layers(model, HiPLoRALinear).values()]
+    assert max(usages) <= 1.0 + 1e-4
+    assert max(usages) > 0.99  # the bound was active, not vacuous
+
+
+def test_projection_is_the_exact_weighted_projection():
+    layer = HiPLoRALinear(torch.nn.Linear(6, 5, bias=False), torch.eye(5, 3), torch.tensor([4.0, 2.0, 1.0]),
+                          torch.eye(6, 3), 1, 1.0, 1.0, torch.Generator().manual_seed(0))
+    layer.phi.data = torch.tensor([1.0, -1.0, 1.0])
+    layer.project_phi()
+    w = layer.w
+    assert float(layer.budget_usage()) == pytest.approx(1.0, abs=1e-5)
+    mu = (1.0 / (layer.phi / torch.tensor([1.0, -1.0, 1.0])) - 1) / w  # phi_i = phi0_i / (1 + mu w_i)
+    assert torch.allclose(mu, mu[0].expand(3), atol=1e-4)  # one multiplier: KKT of the exact projection
+
+
+def test_penalty_mode_adds_a_loss_that_is_zero_at_init(tiny, tmp_path):
+    model, tokenizer = tiny
+    method = HiPLoRA(HiPLoRAOptions(k=4, budget_mode="penalty"))
+    model.requires_grad_(False)
+    method.attach(model, find_targets(model, DEFAULT_TARGETS), 2,
+                  Context(tokenizer, torch.device("cpu"), torch.Generator(), GeneralSet((), ()), svd=SVDCache(tmp_path)))
+    assert float(method.extra_loss(model)) == 0.0
+    for layer in adapted_layers(model, HiPLoRALinear).values():
+        layer.phi.data.fill_(0.1)
+    first = float(method.extra_loss(model))
+    for layer in adapted_layers(model, HiPLoRALinear).values():
+        layer.phi.data.fill_(0.2)
+    assert float(method.extra_loss(model)) == pytest.approx(4 * first, rel=1e-5)
+
+
+def test_budget_counts_phi_and_residual_factors():
+    method = HiPLoRA(HiPLoRAOptions(k=4))
+    assert method.trainable_per_module(10, 6, 3) == 4 + 3 * 16
+    assert method.trainable_per_module(3, 6, 1) == 3 + 9  # k capped at min(m, n)

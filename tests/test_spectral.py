@@ -1,0 +1,61 @@
+"""The cached SVD and the spectral diagnostics against hand-made matrices."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hipbench.spectral import SVDCache, principal_energy_ratio, spectral_diagnostics, subspace_drift
+
+
+def test_cache_is_exact_and_served_from_disk_for_the_same_weight(tmp_path):
+    weight = torch.randn(40, 24, generator=torch.Generator().manual_seed(0))
+    first = SVDCache(tmp_path)
+    u, s, v = first.top_k(weight, 5)
+    assert first.computed == 1 and len(list(tmp_path.glob("*.safetensors"))) == 1
+    reference = torch.linalg.svdvals(weight)[:5]
+    assert torch.allclose(s, reference, rtol=1e-5)
+    assert torch.allclose(u.T @ weight @ v, torch.diag(s), atol=1e-4)
+    second = SVDCache(tmp_path)
+    again = second.top_k(weight.clone(), 5)
+    assert second.loaded == 1 and second.computed == 0
+    assert all(torch.equal(a, b) for a, b in zip((u, s, v), again))
+
+
+def test_a_changed_weight_gets_a_new_svd(tmp_path):
+    cache = SVDCache(tmp_path)
+    weight = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
+    cache.top_k(weight, 3)
+    weight[0, 0] += 1e-3
+    cache.top_k(weight, 3)
+    assert cache.computed == 2
+
+
+def test_principal_energy_is_one_inside_and_zero_outside_the_subspace():
+    q, _ = torch.linalg.qr(torch.randn(10, 10, generator=torch.Generator().manual_seed(2)))
+    u_k, v_k = q[:, :3], q[:, :3]
+    inside = u_k @ torch.randn(3, 3) @ v_k.T
+    outside = q[:, 3:5] @ torch.randn(2, 2) @ q[:, 5:7].T
+    assert principal_energy_ratio(inside, u_k, v_k) == pytest.approx(1.0, abs=1e-5)
+    assert principal_energy_ratio(outside, u_k, v_k) == pytest.approx(0.0, abs=1e-6)
+    half = inside / inside.norm() + outside / outside.norm()
+    assert principal_energy_ratio(half, u_k, v_k) == pytest.approx(0.5, abs=1e-5)
+
+
+def test_drift_is_sin_squared_of_the_principal_angles():
+    e = torch.eye(4)
+    assert subspace_drift(e[:, :2], e[:, :2]) == pytest.approx(0.0)
+    assert subspace_drift(e[:, :2], e[:, 2:]) == pytest.approx(1.0)
+    angle = torch.tensor(0.3)
+    rotated = torch.stack([torch.cos(angle) * e[:, 0] + torch.sin(angle) * e[:, 2], e[:, 1]], dim=1)
+    assert subspace_drift(e[:, :2], rotated) == pytest.approx(float(torch.sin(angle) ** 2) / 2, abs=1e-6)
+
+
+def test_diagnostics_group_by_layer_type(tiny, tmp_path):
+    model, _ = tiny
+    names = ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj", "model.layers.0.mlp.up_proj"]
+    deltas = {n: torch.zeros_like(model.get_submodule(n).weight) for n in names}
+    deltas[names[2]] = 0.01 * torch.randn_like(deltas[names[2]])
+    out = spectral_diagnostics(model, deltas, 4, SVDCache(tmp_path))
+    assert set(out["by_type"]) == {"q_proj", "up_proj"}
+    assert out["by_type"]["q_proj"]["drift_left"] == pytest.approx(0.0, abs=1e-5)
+    assert 0.0 < out["by_type"]["up_proj"]["principal_energy"] < 1.0
