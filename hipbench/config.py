@@ -69,8 +69,14 @@ def resolve_device(choice: str) -> str:
 
 
 def git_commit() -> str:
-    """Commit of the hipbench source tree, with '-dirty' when it has uncommitted changes."""
+    """Commit of the hipbench source tree, with '-dirty' when it has uncommitted changes.
+
+    A copy of the tree without `.git` (a GPU machine, say) reads `HIPBENCH_GIT_COMMIT`, recorded
+    as declared rather than verified."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        declared = os.environ.get("HIPBENCH_GIT_COMMIT")
+        return f"{declared} (declared)" if declared else "unknown"
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=10)

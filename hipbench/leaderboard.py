@@ -1,0 +1,189 @@
+"""Run records -> comparable tables (markdown, CSV, JSON).
+
+Tables are computed from `metrics.json`/`config.json` of complete records only, never typed by
+hand. Runs that differ in anything but method and seed (model, suite, steps, limit, schedule,
+budget, targets) are refused in one table, because their numbers are not comparable.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+from hipbench.metrics import mean_std
+from hipbench.records import COMPLETE, read_json
+
+METRIC_COLUMNS = [
+    ("aa", "AA"),
+    ("bwt", "BWT"),
+    ("fwt", "FWT"),
+    ("forgetting", "Forgetting"),
+    ("fact_retention", "Fact retention"),
+    ("nll_delta", "NLL Δ"),
+    ("ppl_ratio", "PPL ratio"),
+    ("principal_energy", "Principal energy"),
+    ("drift_left", "Drift U"),
+    ("drift_right", "Drift V"),
+]
+# Settings that must agree inside one table (everything of the config except method, seed, options).
+COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "data_dir")
+
+
+class LeaderboardError(ValueError):
+    pass
+
+
+def collect(runs_dir: Path) -> tuple[list[dict], list[Path]]:
+    """Complete records under `runs_dir`, and the directories of incomplete ones."""
+    complete, incomplete = [], []
+    for config_path in sorted(Path(runs_dir).rglob("config.json")):
+        directory = config_path.parent
+        metrics_path = directory / "metrics.json"
+        try:
+            metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+            config = read_json(config_path)
+        except json.JSONDecodeError as error:
+            raise LeaderboardError(f"{directory}: unreadable record ({error})") from None
+        if metrics.get("status") != COMPLETE:
+            incomplete.append(directory)
+            continue
+        complete.append({"dir": directory, "config": config, "metrics": metrics})
+    return complete, incomplete
+
+
+def _group(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for record in records:
+        cfg = record["config"]["config"]
+        groups[(cfg["suite"], cfg["model"])].append(record)
+    return groups
+
+
+def check_comparable(records: list[dict]) -> None:
+    reference = records[0]["config"]["config"]
+    for record in records[1:]:
+        cfg = record["config"]["config"]
+        for key in COMPARED:
+            if cfg[key] != reference[key]:
+                raise LeaderboardError(
+                    f"refusing to mix runs in one table: '{key}' is {json.dumps(reference[key])} in "
+                    f"{records[0]['dir']} but {json.dumps(cfg[key])} in {record['dir']}")
+
+
+def _fmt(mean: float, std: float, n: int) -> str:
+    if n == 0 or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f}"
+
+
+def method_rows(records: list[dict]) -> list[dict]:
+    """One row per (method, method options): mean, std and n over seeds for every metric."""
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        cfg = record["config"]["config"]
+        options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
+        by_method[cfg["method"] + (f" [{options}]" if options else "")].append(record)
+    rows = []
+    for label, group in sorted(by_method.items()):
+        group.sort(key=lambda r: r["config"]["config"]["seed"])
+        metrics = [r["metrics"] for r in group]
+        row = {"method": label, "seeds": [r["config"]["config"]["seed"] for r in group],
+               "trainable_params": sorted({m["trainable_params"] for m in metrics}),
+               "rank": sorted({m["rank"] for m in metrics}),
+               "hardware": sorted({r["config"]["environment"]["hardware"] for r in group}),
+               "git_commit": sorted({r["config"]["environment"]["git_commit"] for r in group}),
+               "runs": [str(r["dir"]) for r in group]}
+        for key, _ in METRIC_COLUMNS:
+            mean, std, n = mean_std([m[key] for m in metrics])
+            row[key] = {"mean": mean, "std": std, "n": n}
+        rows.append(row)
+    return rows
+
+
+def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
+    """Header facts shared by the table's runs, and its rows."""
+    check_comparable(records)
+    cfg = records[0]["config"]["config"]
+    first = records[0]["metrics"]
+    header = {"suite": cfg["suite"], "model": cfg["model"], "tasks": first["tasks"],
+              "budget": first["budget"], "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],
+              "train": cfg["train"], "target_modules": cfg["target_modules"]}
+    return header, method_rows(records)
+
+
+def to_frame(rows: list[dict], numeric: bool) -> pd.DataFrame:
+    table = []
+    for row in rows:
+        line = {"Method": row["method"], "Seeds": len(row["seeds"]),
+                "Trainable params": "/".join(map(str, row["trainable_params"])),
+                "Rank": "/".join(map(str, row["rank"]))}
+        for key, title in METRIC_COLUMNS:
+            cell = row[key]
+            if numeric:
+                line[f"{title} mean"] = cell["mean"]
+                line[f"{title} std"] = cell["std"]
+            else:
+                line[title] = _fmt(cell["mean"], cell["std"], cell["n"])
+        line["Hardware"] = "; ".join(row["hardware"])
+        table.append(line)
+    return pd.DataFrame(table)
+
+
+def render_markdown(header: dict, rows: list[dict]) -> str:
+    limit = header["limit"]
+    scope = ("full splits" if limit is None
+             else f"**smoke run: --limit {limit} examples per split — not a full result**")
+    seeds = sorted({s for row in rows for s in row["seeds"]})
+    lines = [
+        f"# {header['suite']} on {header['model']}",
+        "",
+        f"- Tasks, in order: {' → '.join(header['tasks'])}",
+        f"- Steps per task: {header['steps_per_task']} (batch {header['train']['batch_size']}, "
+        f"lr {header['train']['lr']}); data: {scope}",
+        f"- Budget: {header['budget']} trainable parameters per task "
+        f"(targets: {', '.join(header['target_modules'])})",
+        f"- Seeds: {', '.join(map(str, seeds))}; cells are mean ± sample std over seeds",
+        f"- Commits: {', '.join(sorted({c for row in rows for c in row['git_commit']}))}",
+        "",
+        "AA = average final accuracy; BWT = backward transfer (negative = forgetting); FWT = forward "
+        "transfer vs. the base model; Forgetting = mean max drop (Chaudhry et al., 2018); Fact retention = "
+        "share of probe facts the base model knew that are still known; NLL Δ = general-text NLL change "
+        "(PPL ratio = exp of it). Principal energy = share of ‖ΔW‖²_F inside the pretrained top-k singular "
+        "subspaces; Drift U/V = mean sin² of the principal angles between the top-k left/right singular subspaces "
+        "of W0 and W0 + ΔW (k = 32), averaged over adapted layers.",
+        "",
+        to_frame(rows, numeric=False).to_markdown(index=False),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) -> tuple[list[Path], int]:
+    """Write `<suite>__<model>.{md,csv,json}` per (suite, model); returns files and #incomplete."""
+    records, incomplete = collect(runs_dir)
+    if suite is not None:
+        records = [r for r in records if r["config"]["config"]["suite"] == suite]
+    if not records:
+        raise LeaderboardError(f"no complete run records under {runs_dir}"
+                               + (f" for suite {suite}" if suite else ""))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (suite_name, model), group in sorted(_group(records).items()):
+        header, rows = build_table(group)
+        for row in rows:
+            row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
+        stem = out_dir / f"{suite_name}__{Path(model).name}"
+        paths = {ext: stem.with_suffix(f".{ext}") for ext in ("md", "csv", "json")}
+        paths["md"].write_text(render_markdown(header, rows))
+        to_frame(rows, numeric=True).to_csv(paths["csv"], index=False)
+        paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")
+        written.extend(paths.values())
+    return written, len(incomplete)
+
+
+def _relative(path: Path, start: Path) -> str:
+    return os.path.relpath(path.resolve(), start.resolve())

@@ -1,0 +1,119 @@
+"""Sequential tuning (PROTOCOLS.md section 1): train tasks 1..T in order, evaluate every task after
+each one, and measure general capability at every task boundary.
+
+Row 0 of the accuracy matrix is the base model before the adapter is attached. Every method of
+a seed sees the same data order (the run's seeded generator) and the same schedule.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hipbench import metrics, scoring
+from hipbench.budget import default_budget, solve_rank, target_shapes
+from hipbench.config import RunConfig
+from hipbench.export import export_peft_adapter
+from hipbench.method import Context, Method, find_targets
+from hipbench.models import LoadedModel
+from hipbench.records import RunRecord
+from hipbench.spectral import SVDCache, spectral_diagnostics
+from hipbench.suite import Suite
+from hipbench.train import NonFiniteLoss, train_task
+
+DIAGNOSTIC_K = 32  # top-k singular subspace for the spectral diagnostics (PROTOCOLS.md section 4)
+
+
+def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
+    """Targets, budget, solved rank and exact trainable count, before anything is trained."""
+    targets = find_targets(model, cfg.target_modules)
+    shapes = target_shapes(model, targets)
+    budget = cfg.budget if cfg.budget is not None else default_budget(shapes)
+    rank = solve_rank(method, shapes, budget)
+    return {"targets": targets, "budget": budget, "rank": rank,
+            "planned_trainable": method.trainable_count(shapes, rank), "modules": len(targets)}
+
+
+def evaluate(model: nn.Module, tokenizer, suite: Suite, after_task: int, cfg: RunConfig,
+             device: torch.device, record: RunRecord) -> None:
+    """Append one accuracy row per task and the general-capability rows for this boundary."""
+    for task in suite.tasks:
+        correct = scoring.task_correct(model, tokenizer, task, device, cfg.eval_batch_size)
+        record.append({"after_task": after_task, "task": task.name, "metric": "accuracy",
+                       "value": sum(correct) / len(correct), "n": len(correct)})
+    facts = scoring.facts_correct(model, tokenizer, suite.probes.facts, device, cfg.eval_batch_size)
+    record.append({"after_task": after_task, "task": "general", "metric": "fact_correct",
+                   "values": [int(c) for c in facts], "value": sum(facts) / max(1, len(facts)), "n": len(facts)})
+    nll, count = scoring.text_nll(model, tokenizer, suite.probes.texts, device)
+    record.append({"after_task": after_task, "task": "general", "metric": "text_nll", "value": nll, "n": count})
+
+
+def summarize(rows: list[dict], task_names: list[str]) -> dict:
+    """Final metrics from measurement rows only."""
+    accuracy = metrics.accuracy_matrix(rows, task_names)
+    last = len(task_names)
+    general = {(r["after_task"], r["metric"]): r for r in rows if r["task"] == "general"}
+    result = metrics.continual_metrics(
+        accuracy,
+        [bool(v) for v in general[(0, "fact_correct")]["values"]],
+        [bool(v) for v in general[(last, "fact_correct")]["values"]],
+        general[(0, "text_nll")]["value"],
+        general[(last, "text_nll")]["value"],
+    )
+    result["accuracy_matrix"] = accuracy.tolist()
+    result["tasks"] = list(task_names)
+    return result
+
+
+def run_continual(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
+                  save_adapters: bool = False) -> dict:
+    """Run one (method, seed) over the suite; returns the metrics written to metrics.json."""
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    model = copy.deepcopy(loaded.model)
+    model.requires_grad_(False)
+    model.eval()
+    plan = plan_budget(model, method, cfg)
+    model.to(device)
+    tokenizer = loaded.tokenizer
+    evaluate(model, tokenizer, suite, 0, cfg, device, record)
+
+    svd = SVDCache()
+    ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
+                  batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
+    model.to("cpu")
+    method.attach(model, plan["targets"], plan["rank"], ctx)
+    model.to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    train_log = []
+    stream = tqdm(suite.tasks, desc=f"{method.name} seed {cfg.seed}", dynamic_ncols=True)
+    for index, task in enumerate(stream, start=1):
+        method.begin_task(model, task, ctx)
+        task_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        try:
+            stats = train_task(model, method, task.train, tokenizer, cfg.train, device, generator,
+                               desc=f"train {task.name}")
+        except NonFiniteLoss as error:
+            record.fail(str(error), task=task.name, task_index=index, step=error.step)
+            raise
+        method.end_task(model, task, ctx)
+        train_log.append({"task": task.name, "steps": stats.steps, "final_loss": stats.losses[-1],
+                          "mean_loss": sum(stats.losses) / len(stats.losses), "tokens": stats.tokens,
+                          "seconds": stats.seconds, "trainable": task_trainable,
+                          "frozen_adapter_params": getattr(method, "frozen_params", 0)})
+        evaluate(model, tokenizer, suite, index, cfg, device, record)
+        if save_adapters:
+            export_peft_adapter(method.delta_factors(model), record.dir / "adapters" / f"{index:02d}-{task.name}",
+                                loaded.name)
+
+    result = summarize(record.measurements(), [t.name for t in suite.tasks])
+    deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
+    result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
+    result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
+    result.update({"budget": plan["budget"], "rank": plan["rank"], "trainable_params": trainable,
+                   "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
+                   "train": train_log})
+    return result

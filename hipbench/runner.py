@@ -1,0 +1,123 @@
+"""Sweep (methods × seeds) over one suite: resolve everything once, write one record per run.
+
+A run's directory is `OUT/<suite>/<model>/<method>/seed-<s>-<config hash>`, so runs with
+different settings never overwrite each other, and a run whose complete record exists is skipped.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hipbench import registry
+from hipbench.config import RunConfig, environment
+from hipbench.method import Method, options_from_strings
+from hipbench.models import LoadedModel, load_model
+from hipbench.protocols.continual import plan_budget, run_continual
+from hipbench.records import COMPLETE, RunRecord
+from hipbench.suite import Suite, SuiteDataError
+from hipbench.train import NonFiniteLoss
+
+
+@dataclass
+class RunOutcome:
+    method: str
+    seed: int
+    directory: Path
+    status: str  # "complete", "skipped" or "failed"
+    metrics: dict | None = None
+
+
+def model_slug(spec: str) -> str:
+    """A directory-safe name for a model spec (a path keeps only its file or folder name)."""
+    name = Path(spec).name if ("/" in spec and Path(spec).exists()) else spec
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def record_dir(out: Path, cfg: RunConfig) -> Path:
+    return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{cfg.hash()}"
+
+
+def load_suite(name: str, data_dir: str | None, limit: int | None) -> Suite:
+    spec = registry.suite_spec(name)
+    if spec.needs_data_dir and data_dir is None:
+        raise SuiteDataError(f"--data-dir is required for suite {name}")
+    return spec.load(Path(data_dir) if data_dir else None).limited(limit)
+
+
+def make_method(name: str, option_strings: dict[str, str]) -> Method:
+    cls = registry.method_class(name)
+    return cls(options_from_strings(cls.Options, option_strings))
+
+
+def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option_strings: dict[str, str],
+            save_adapters: bool, env: dict) -> RunOutcome:
+    directory = record_dir(out, cfg)
+    record = RunRecord(directory)
+    if record.status() == COMPLETE:
+        return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
+    method = make_method(cfg.method, option_strings)
+    config = {"config": cfg.to_dict(), "config_hash": cfg.hash(), "environment": env,
+              "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
+              "protocol": "continual", "save_adapters": save_adapters,
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    record.start(config)
+    try:
+        metrics = run_continual(loaded, method, suite, cfg, record, save_adapters)
+    except NonFiniteLoss:
+        return RunOutcome(cfg.method, cfg.seed, directory, "failed")
+    except BaseException as error:
+        record.fail(f"{type(error).__name__}: {error}")
+        raise
+    if metrics["trainable_params"] != metrics["planned_trainable"]:
+        record.fail(f"trainable count {metrics['trainable_params']} differs from the budget plan "
+                    f"{metrics['planned_trainable']}")
+        raise RuntimeError(f"{cfg.method}: trainable count does not match its budget plan")
+    metrics["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record.finish(metrics)
+    return RunOutcome(cfg.method, cfg.seed, directory, COMPLETE, metrics)
+
+
+def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], save_adapters: bool,
+          log=lambda message: print(message, file=sys.stderr)) -> list[RunOutcome]:
+    """Run every config (same suite, model and device); the model and suite load once."""
+    first = configs[0]
+    suite = load_suite(first.suite, first.data_dir, first.limit)
+    for cfg in configs:  # fail fast on bad names/options before loading anything heavy
+        make_method(cfg.method, option_strings)
+        cfg.validate()
+    log(f"loading model {first.model}")
+    loaded = load_model(first.model)
+    for cfg in {c.method: c for c in configs}.values():  # budgets are solved before any record is written
+        plan = plan_budget(loaded.model, make_method(cfg.method, option_strings), cfg)
+        log(f"{cfg.method}: budget {plan['budget']} trainable parameters"
+            f"{' (default: LoRA rank 8 on every target module)' if cfg.budget is None else ''}, "
+            f"rank {plan['rank']} on {plan['modules']} modules -> {plan['planned_trainable']} trainable")
+    env = environment(first.device)
+    if first.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+    outcomes = []
+    for cfg in configs:
+        outcome = run_one(loaded, suite, cfg, out, option_strings, save_adapters, env)
+        log(describe(outcome))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def describe(outcome: RunOutcome) -> str:
+    where = outcome.directory
+    if outcome.status == "skipped":
+        return f"{outcome.method} seed {outcome.seed}: already complete in {where}, skipped"
+    if outcome.status == "failed":
+        return f"{outcome.method} seed {outcome.seed}: FAILED (non-finite loss), incomplete record in {where}"
+    m = outcome.metrics
+    fmt = lambda v: "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+    return (f"{outcome.method} seed {outcome.seed}: AA {fmt(m['aa'])}  BWT {fmt(m['bwt'])}  "
+            f"FWT {fmt(m['fwt'])}  forgetting {fmt(m['forgetting'])}  fact retention "
+            f"{fmt(m['fact_retention'])}  NLL delta {fmt(m['nll_delta'])}  "
+            f"({m['trainable_params']} trainable) -> {where}")
