@@ -1,0 +1,105 @@
+"""O-LoRA: the code's orthogonality loss, frozen earlier adapters, the per-task budget and ΔW."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
+from hipbench.methods.olora import OLoRA, OLoRALinear, OLoRAOptions
+from hipbench.train import TrainConfig, train_task
+
+CPU = torch.device("cpu")
+
+
+def setup(tiny, tiny_suite, rank=3, **options):
+    model, tokenizer = tiny
+    pretrained = copy.deepcopy(model)
+    model.requires_grad_(False)
+    ctx = Context(tokenizer, CPU, torch.Generator().manual_seed(0), tiny_suite.preservation)
+    method = OLoRA(OLoRAOptions(**options))
+    method.attach(model, find_targets(model, DEFAULT_TARGETS), rank, ctx)
+    return model, pretrained, method, ctx
+
+
+def run_task(model, method, task, ctx, steps=3):
+    method.begin_task(model, task, ctx)
+    train_task(model, method, task.train, ctx.tokenizer, TrainConfig(steps=steps, batch_size=4, lr=1e-2), CPU,
+               torch.Generator().manual_seed(0))
+    method.end_task(model, task, ctx)
+
+
+def shapes(model):
+    return [(model.get_submodule(n).out_features, model.get_submodule(n).in_features)
+            for n in find_targets(model, DEFAULT_TARGETS)]
+
+
+def trainable(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_trainable_count_is_one_task_adapter_and_frozen_ones_are_reported(tiny, tiny_suite):
+    model, pretrained, method, ctx = setup(tiny, tiny_suite)
+    per_task = sum(3 * (m + n) for m, n in shapes(pretrained))
+    assert trainable(model) == method.trainable_count(shapes(pretrained), 3) == per_task
+    run_task(model, method, tiny_suite.tasks[0], ctx)
+    method.begin_task(model, tiny_suite.tasks[1], ctx)
+    assert trainable(model) == per_task
+    assert method.frozen_params == per_task
+    assert all(len(layer.lora_A) == 2 for layer in adapted_layers(model, OLoRALinear).values())
+
+
+def test_orthogonality_loss_is_zero_for_orthogonal_as_and_the_hand_sum_otherwise(tiny, tiny_suite):
+    model, _, method, ctx = setup(tiny, tiny_suite, lambda_1=0.7)
+    assert float(method.extra_loss(model).detach()) == 0.0  # task 1: nothing to be orthogonal to
+    method.end_task(model, tiny_suite.tasks[0], ctx)
+    method.begin_task(model, tiny_suite.tasks[1], ctx)
+    layers = adapted_layers(model, OLoRALinear).values()
+    for layer in layers:  # disjoint coordinate rows: exactly orthogonal
+        n = layer.base.in_features
+        layer.lora_A[0].data = torch.eye(n)[:3] * 2.0
+        layer.lora_A[1].data = torch.eye(n)[3:6] * -1.5
+    assert float(method.extra_loss(model).detach()) == 0.0
+    gen = torch.Generator().manual_seed(4)
+    expected = 0.0
+    for layer in layers:
+        layer.lora_A[1].data = torch.randn(layer.lora_A[1].shape, generator=gen)
+        expected += sum(abs(float(layer.lora_A[0][i] @ layer.lora_A[1][j])) for i in range(3) for j in range(3))
+    loss = method.extra_loss(model)
+    assert float(loss.detach()) > 0
+    assert float(loss.detach()) == pytest.approx(0.7 * expected, rel=1e-5)
+    loss.backward()  # the penalty reaches the new A only
+    assert all(layer.lora_A[1].grad is not None and layer.lora_A[0].grad is None for layer in layers)
+
+
+def test_l2_term_is_the_unsquared_norm_of_each_new_tensor(tiny, tiny_suite):
+    model, _, method, _ = setup(tiny, tiny_suite, lambda_1=0.0, lambda_2=0.3)
+    gen = torch.Generator().manual_seed(2)
+    for layer in adapted_layers(model, OLoRALinear).values():
+        layer.lora_B[0].data = torch.randn(layer.lora_B[0].shape, generator=gen)
+    expected = sum(float(torch.sqrt((layer.lora_A[0] ** 2).sum())) + float(torch.sqrt((layer.lora_B[0] ** 2).sum()))
+                   for layer in adapted_layers(model, OLoRALinear).values())
+    assert float(method.extra_loss(model).detach()) == pytest.approx(0.3 * expected, rel=1e-5)
+
+
+def test_earlier_adapters_do_not_change_and_delta_is_relative_to_pretrained(tiny, tiny_suite):
+    model, pretrained, method, ctx = setup(tiny, tiny_suite)
+    run_task(model, method, tiny_suite.tasks[0], ctx)
+    first = {n: (l.lora_A[0].detach().clone(), l.lora_B[0].detach().clone())
+             for n, l in adapted_layers(model, OLoRALinear).items()}
+    assert all(b.abs().max() > 0 for _, b in first.values())  # task 1 trained
+    ids = torch.randint(0, 256, (2, 9), generator=torch.Generator().manual_seed(3))
+    before = model(ids).logits
+    method.begin_task(model, tiny_suite.tasks[1], ctx)
+    assert torch.allclose(model(ids).logits, before, atol=1e-6)  # the new adapter starts at B = 0
+    train_task(model, method, tiny_suite.tasks[1].train, ctx.tokenizer, TrainConfig(steps=3, batch_size=4, lr=1e-2),
+               CPU, torch.Generator().manual_seed(1))
+    method.end_task(model, tiny_suite.tasks[1], ctx)
+    deltas = method.delta_weights(model)
+    for name, layer in adapted_layers(model, OLoRALinear).items():
+        assert torch.equal(layer.lora_A[0], first[name][0]) and torch.equal(layer.lora_B[0], first[name][1])
+        assert layer.lora_B[1].abs().max() > 0  # task 2 trained its own adapter
+        assert method.delta_factors(model)[name][1].shape[0] == 6  # rank grows by r per task
+        effective = layer(torch.eye(layer.base.in_features)).T
+        assert torch.allclose(effective - pretrained.get_submodule(name).weight, deltas[name], atol=1e-5)
