@@ -53,8 +53,11 @@ class RunConfig:
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def hash(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+    def hash(self, resolved_options: dict | None = None) -> str:
+        """Stable identity of the run. `resolved_options` are the method's options with defaults
+        filled in, so that a changed default is a different run, not a skipped one."""
+        identity = {**self.to_dict(), "resolved_options": resolved_options or {}}
+        canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

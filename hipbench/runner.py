@@ -39,8 +39,9 @@ def model_slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def record_dir(out: Path, cfg: RunConfig) -> Path:
-    return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{cfg.hash()}"
+def record_dir(out: Path, cfg: RunConfig, method: Method) -> Path:
+    run_hash = cfg.hash(vars(method.options))
+    return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{run_hash}"
 
 
 def load_suite(name: str, data_dir: str | None, limit: int | None) -> Suite:
@@ -57,12 +58,12 @@ def make_method(name: str, option_strings: dict[str, str]) -> Method:
 
 def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option_strings: dict[str, str],
             save_adapters: bool, env: dict) -> RunOutcome:
-    directory = record_dir(out, cfg)
+    method = make_method(cfg.method, option_strings)
+    directory = record_dir(out, cfg, method)
     record = RunRecord(directory)
     if record.status() == COMPLETE:
         return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
-    method = make_method(cfg.method, option_strings)
-    config = {"config": cfg.to_dict(), "config_hash": cfg.hash(), "environment": env,
+    config = {"config": cfg.to_dict(), "config_hash": cfg.hash(vars(method.options)), "environment": env,
               "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
               "protocol": "continual", "save_adapters": save_adapters,
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

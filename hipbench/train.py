@@ -35,7 +35,8 @@ class TrainConfig:
 @dataclass
 class TrainStats:
     steps: int
-    losses: list[float]
+    losses: list[float]  # the task loss alone, comparable across methods
+    extra_losses: list[float]  # what the method added (0 when nothing)
     tokens: int
     seconds: float
 
@@ -115,6 +116,7 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
     schedule = batch_schedule(len(encoded), cfg.steps, cfg.batch_size, generator)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     losses: list[float] = []
+    extra_losses: list[float] = []
     tokens = 0
     start = time.perf_counter()
     model.train()
@@ -135,8 +137,9 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         method.after_step(model)
-        losses.append(value)
+        losses.append(float(loss.detach()))
+        extra_losses.append(0.0 if extra is None else float(extra.detach()))
         tokens += int(batch["attention_mask"].sum())
         bar.set_postfix(loss=f"{value:.3f}")
     model.eval()
-    return TrainStats(cfg.steps, losses, tokens, time.perf_counter() - start)
+    return TrainStats(cfg.steps, losses, extra_losses, tokens, time.perf_counter() - start)

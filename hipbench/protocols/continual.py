@@ -2,7 +2,8 @@
 each one, and measure general capability at every task boundary.
 
 Row 0 of the accuracy matrix is the base model before the adapter is attached. Every method of
-a seed sees the same data order (the run's seeded generator) and the same schedule.
+a seed sees the same data order and the same schedule: the data order has a generator of its own,
+so however many random numbers a method draws for its initialisations, the batches do not change.
 """
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def run_continual(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunCon
     """Run one (method, seed) over the suite; returns the metrics written to metrics.json."""
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
+    data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
     model = copy.deepcopy(loaded.model)
     model.requires_grad_(False)
     model.eval()
@@ -94,14 +96,15 @@ def run_continual(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunCon
         method.begin_task(model, task, ctx)
         task_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         try:
-            stats = train_task(model, method, task.train, tokenizer, cfg.train, device, generator,
+            stats = train_task(model, method, task.train, tokenizer, cfg.train, device, data_order,
                                desc=f"train {task.name}")
         except NonFiniteLoss as error:
             record.fail(str(error), task=task.name, task_index=index, step=error.step)
             raise
         method.end_task(model, task, ctx)
-        train_log.append({"task": task.name, "steps": stats.steps, "final_loss": stats.losses[-1],
-                          "mean_loss": sum(stats.losses) / len(stats.losses), "tokens": stats.tokens,
+        train_log.append({"task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
+                          "mean_task_loss": sum(stats.losses) / len(stats.losses),
+                          "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
                           "seconds": stats.seconds, "trainable": task_trainable,
                           "frozen_adapter_params": getattr(method, "frozen_params", 0)})
         evaluate(model, tokenizer, suite, index, cfg, device, record)
