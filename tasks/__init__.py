@@ -1,0 +1,1 @@
+"""Built-in suites; each registers through the `hipbench.suites` entry-point group."""
