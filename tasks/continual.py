@@ -39,8 +39,8 @@ known afterwards:
 
     task                 base   after 150 steps   probe facts still known
     fictional-capitals   0.27   0.94              21 / 74
-    word-codes           0.08   __WC__              __WCF__ / 74
-    number-words         0.00   __NW__              __NWF__ / 74
+    word-codes           0.08   0.98               4 / 74
+    number-words         0.00   0.94              70 / 74
     arithmetic           0.02   0.87              67 / 74
 
 Scoring: "choice" is the arg-max of the summed option log-likelihood, "exact" is greedy decoding
