@@ -82,19 +82,37 @@ class HiPLoRALinear(nn.Module):
 
     @torch.no_grad()
     def project_phi(self) -> None:
-        if self.budget_usage() <= 1.0:
-            return
-        phi, w, r2 = self.phi, self.w, self.radius ** 2
-        low, high = 0.0, 1.0
-        while ((w * (phi / (1 + high * w)) ** 2).sum() > r2):
-            high *= 2.0
-        for _ in range(60):
-            mid = 0.5 * (low + high)
-            if (w * (phi / (1 + mid * w)) ** 2).sum() > r2:
-                low = mid
-            else:
-                high = mid
-        phi.copy_(phi / (1 + high * w))
+        project_onto_budgets([self])
+
+
+@torch.no_grad()
+def project_onto_budgets(layers: list[HiPLoRALinear], iterations: int = 60) -> None:
+    """Project every layer's phi onto {Σ w_i phi_i^2 <= R^2}: phi_i / (1 + mu w_i), with mu >= 0
+    found by bisection. All layers are solved at once (one padded matrix, a fixed number of
+    iterations, no host synchronisation), so the projection costs a few hundred kernels per step
+    however many layers there are."""
+    if not layers:
+        return
+    width = max(layer.phi.numel() for layer in layers)
+    phi = torch.stack([nn.functional.pad(layer.phi.detach(), (0, width - layer.phi.numel())) for layer in layers])
+    w = torch.stack([nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers])
+    r2 = torch.tensor([layer.radius ** 2 for layer in layers], device=phi.device, dtype=phi.dtype)
+
+    def usage(mu: torch.Tensor) -> torch.Tensor:
+        return (w * (phi / (1 + mu[:, None] * w)) ** 2).sum(dim=1)
+
+    high = torch.ones_like(r2)
+    for _ in range(40):  # grow the bracket until the constraint holds (weights are at most 1)
+        high = torch.where(usage(high) > r2, high * 4, high)
+    low = torch.zeros_like(r2)
+    for _ in range(iterations):
+        mid = (low + high) / 2
+        over = usage(mid) > r2
+        low, high = torch.where(over, mid, low), torch.where(over, high, mid)
+    mu = torch.where(usage(torch.zeros_like(r2)) > r2, high, torch.zeros_like(r2))
+    projected = phi / (1 + mu[:, None] * w)
+    for row, layer in enumerate(layers):
+        layer.phi.copy_(projected[row, :layer.phi.numel()])
 
 
 class HiPLoRA(Method):
@@ -122,8 +140,7 @@ class HiPLoRA(Method):
 
     def after_step(self, model: nn.Module) -> None:
         if self.options.budget_mode == "projection":
-            for layer in adapted_layers(model, HiPLoRALinear).values():
-                layer.project_phi()
+            project_onto_budgets(list(adapted_layers(model, HiPLoRALinear).values()))
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         factors = {}
