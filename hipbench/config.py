@@ -77,19 +77,20 @@ def git_commit() -> str:
     A copy of the tree without `.git` (a GPU machine, say) reads `HIPBENCH_GIT_COMMIT`, recorded
     as declared rather than verified."""
     root = Path(__file__).resolve().parent.parent
+    declared = os.environ.get("HIPBENCH_GIT_COMMIT")
+    fallback = f"{declared} (declared)" if declared else "unknown"
     if not (root / ".git").exists():
-        declared = os.environ.get("HIPBENCH_GIT_COMMIT")
-        return f"{declared} (declared)" if declared else "unknown"
+        return fallback
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=10)
         if head.returncode != 0:
-            return "unknown"
+            return fallback
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
 
 
 def environment(device: str) -> dict:
