@@ -87,6 +87,13 @@ class Method:
         return {name: b @ a for name, (b, a) in self.delta_factors(model).items()}
 
 
+def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: torch.Tensor,
+                     scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors of ΔW = s (B A - B0 A0) for adapters that start from a piece of W (PiSSA, SC-LoRA):
+    the update relative to the pretrained weight has rank 2r, [s B | -s B0] @ [A ; A0]."""
+    return torch.cat([b.detach(), -b0], dim=1) * scaling, torch.cat([a.detach(), a0], dim=0)
+
+
 def options_from_strings(options_cls: type, pairs: dict[str, str]) -> Any:
     """Build a method's Options dataclass from `--option key=value` strings, typed by its fields."""
     fields = {f.name: f for f in dataclasses.fields(options_cls)}

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, replace_module
+from hipbench.method import Context, Method, adapted_layers, delta_from_start, replace_module
 from hipbench.suite import Example, TaskData
 from hipbench.train import collate, encode
 
@@ -154,9 +154,5 @@ class SCLoRA(Method):
         self.initialised = True
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        factors = {}
-        for name, layer in adapted_layers(model, SCLoRALinear).items():
-            b = torch.cat([layer.lora_B.detach(), -layer.B0], dim=1) * layer.scaling
-            a = torch.cat([layer.lora_A.detach(), layer.A0], dim=0)
-            factors[name] = (b, a)
-        return factors
+        return {name: delta_from_start(layer.lora_B, layer.lora_A, layer.B0, layer.A0, layer.scaling)
+                for name, layer in adapted_layers(model, SCLoRALinear).items()}
