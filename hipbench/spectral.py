@@ -29,8 +29,9 @@ def weight_key(weight: torch.Tensor) -> str:
 class SVDCache:
     """Top-k SVD factors `(U_k, S_k, V_k)` (V_k is n × k) per weight, on disk and in memory."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, device: torch.device | str | None = None) -> None:
         self.dir = Path(directory) if directory is not None else cache_dir() / "svd"
+        self.device = device  # where SVDs are computed (the GPU when there is one); None: the weight's
         self._memory: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.computed = 0
         self.loaded = 0
@@ -46,7 +47,8 @@ class SVDCache:
                 factors = (stored["U"], stored["S"], stored["V"])
                 self.loaded += 1
             else:
-                u, s, vh = torch.linalg.svd(weight.detach().float(), full_matrices=False)
+                u, s, vh = torch.linalg.svd(weight.detach().to(self.device or weight.device).float(),
+                                            full_matrices=False)
                 factors = (u[:, :k].contiguous().cpu(), s[:k].contiguous().cpu(), vh[:k].T.contiguous().cpu())
                 self.dir.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")  # concurrent sweeps share the cache
@@ -75,12 +77,13 @@ def subspace_drift(basis_a: torch.Tensor, basis_b: torch.Tensor) -> float:
 
 
 def layer_diagnostics(weight: torch.Tensor, delta: torch.Tensor, k: int, cache: SVDCache) -> dict[str, float]:
-    u0, _, v0 = cache.top_k(weight, k)
-    updated = weight.detach().float() + delta.detach().float().to(weight.device)
-    u1, _, vh1 = torch.linalg.svd(updated, full_matrices=False)
+    device = cache.device or weight.device
+    u0, _, v0 = (t.to(device) for t in cache.top_k(weight, k))
+    delta = delta.detach().float().to(device)
+    u1, _, vh1 = torch.linalg.svd(weight.detach().float().to(device) + delta, full_matrices=False)
     k = u0.shape[1]
     return {
-        "principal_energy": principal_energy_ratio(delta.float().to(weight.device), u0, v0),
+        "principal_energy": principal_energy_ratio(delta, u0, v0),
         "drift_left": subspace_drift(u0, u1[:, :k]),
         "drift_right": subspace_drift(v0, vh1[:k].T),
     }

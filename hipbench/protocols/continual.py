@@ -83,7 +83,7 @@ def run_continual(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunCon
     tokenizer = loaded.tokenizer
     evaluate(model, tokenizer, suite, 0, cfg, device, record)
 
-    svd = SVDCache()
+    svd = SVDCache(device=device)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     model.to("cpu")
