@@ -1,0 +1,38 @@
+"""The runner's record keeping: a non-finite loss stops the run and leaves an incomplete record."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from hipbench import runner
+from hipbench.config import RunConfig
+from hipbench.leaderboard import collect
+from hipbench.methods.lora import LoRA
+from hipbench.train import TrainConfig
+
+
+class ExplodingLoRA(LoRA):
+    """LoRA whose extra loss turns NaN on the third step of the second task."""
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.calls = 0
+
+    def extra_loss(self, model):
+        self.calls += 1
+        return torch.tensor(float("nan")) if self.calls == 5 + 3 else None
+
+
+def test_nan_loss_stops_the_run_and_keeps_an_incomplete_record(tiny_loaded, tiny_suite, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "make_method", lambda name, options: ExplodingLoRA())
+    cfg = RunConfig(method="lora", suite="tiny", model="tiny-llama", seed=1, train=TrainConfig(steps=5))
+    outcome = runner.run_one(tiny_loaded, tiny_suite, cfg, tmp_path, {}, False, {"hardware": "cpu"})
+    assert outcome.status == "failed"
+    metrics = json.loads((outcome.directory / "metrics.json").read_text())
+    assert metrics["status"] == "incomplete"
+    assert (metrics["task"], metrics["task_index"], metrics["step"]) == ("shout", 2, 2)
+    rows = [json.loads(line) for line in (outcome.directory / "measurements.jsonl").read_text().splitlines()]
+    assert {r["after_task"] for r in rows} == {0, 1}  # what was measured before the failure is kept
+    complete, incomplete = collect(tmp_path)
+    assert complete == [] and incomplete == [outcome.directory]
