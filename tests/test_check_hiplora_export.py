@@ -1,0 +1,39 @@
+"""The independent export checker accepts HiP-LoRA's exported adapters and rejects plain LoRA's."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hipbench.cli import main
+from hipbench.models import load_model
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_hiplora_export.py"
+
+
+def load_checker():
+    spec = importlib.util.spec_from_file_location("check_hiplora_export", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def exported(tmp_path: Path, method: str) -> list[Path]:
+    args = ["run", "--method", method, "--suite", "continual", "--model", "tiny-llama", "--limit", "6",
+            "--steps", "4", "--lr", "0.01", "--seeds", "1", "--device", "cpu", "--out", str(tmp_path),
+            "--save-adapters", "--option", "k=8" if method == "hiplora" else "alpha=16"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return sorted(tmp_path.glob(f"continual/tiny-llama/{method}/seed-1-*/adapters/*"))
+
+
+def test_hiplora_exports_satisfy_the_invariants_and_lora_exports_do_not(tmp_path):
+    checker = load_checker()
+    model = load_model("tiny-llama").model
+    adapters = exported(tmp_path / "h", "hiplora")
+    assert len(adapters) == 4
+    for directory in adapters:
+        assert checker.check_adapter(directory, model, 8, 1e-4) == []
+    lora_failures = checker.check_adapter(exported(tmp_path / "l", "lora")[-1], model, 8, 1e-4)
+    assert len(lora_failures) > 10
