@@ -127,7 +127,9 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
             loss = token_loss(model, batch)
         extra = method.extra_loss(model)
         total = loss if extra is None else loss + extra
-        value = float(total.detach())
+        task_value = float(loss.detach())  # one host read per term and step
+        extra_value = 0.0 if extra is None else float(extra.detach())
+        value = task_value + extra_value
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value)
         total.backward()
@@ -137,8 +139,8 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         method.after_step(model)
-        losses.append(float(loss.detach()))
-        extra_losses.append(0.0 if extra is None else float(extra.detach()))
+        losses.append(task_value)
+        extra_losses.append(extra_value)
         tokens += int(batch["attention_mask"].sum())
         bar.set_postfix(loss=f"{value:.3f}")
     model.eval()
