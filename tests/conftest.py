@@ -6,6 +6,8 @@ import copy
 import pytest
 import torch
 
+from hipbench.method import DEFAULT_TARGETS, Context, find_targets
+
 from hipbench.models import LoadedModel, tiny_llama
 from hipbench.suite import Example, GeneralSet, Suite, TaskData
 
@@ -50,3 +52,13 @@ def make_suite() -> Suite:
 @pytest.fixture
 def tiny_suite() -> Suite:
     return make_suite()
+
+
+def attach_method(tiny, method, rank: int, preservation: GeneralSet):
+    """Freeze the tiny model, attach `method` at `rank`; returns (model, pretrained copy, context)."""
+    model, tokenizer = tiny
+    pretrained = copy.deepcopy(model)
+    model.requires_grad_(False)
+    ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), preservation)
+    method.attach(model, find_targets(model, DEFAULT_TARGETS), rank, ctx)
+    return model, pretrained, ctx

@@ -1,12 +1,12 @@
 """O-LoRA: the code's orthogonality loss, frozen earlier adapters, the per-task budget and ΔW."""
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
+from conftest import attach_method
 
-from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
+from hipbench.method import DEFAULT_TARGETS, adapted_layers, find_targets
 from hipbench.methods.olora import OLoRA, OLoRALinear, OLoRAOptions
 from hipbench.train import TrainConfig, train_task
 
@@ -14,12 +14,8 @@ CPU = torch.device("cpu")
 
 
 def setup(tiny, tiny_suite, rank=3, **options):
-    model, tokenizer = tiny
-    pretrained = copy.deepcopy(model)
-    model.requires_grad_(False)
-    ctx = Context(tokenizer, CPU, torch.Generator().manual_seed(0), tiny_suite.preservation)
     method = OLoRA(OLoRAOptions(**options))
-    method.attach(model, find_targets(model, DEFAULT_TARGETS), rank, ctx)
+    model, pretrained, ctx = attach_method(tiny, method, rank, tiny_suite.preservation)
     return model, pretrained, method, ctx
 
 

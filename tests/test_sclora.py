@@ -1,12 +1,12 @@
 """SC-LoRA: the balanced subspace on known covariances, the initialisation on the tiny model, and ΔW."""
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
+from conftest import attach_method
 
-from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
+from hipbench.method import DEFAULT_TARGETS, adapted_layers, find_targets
 from hipbench.methods.sclora import SCLoRA, SCLoRALinear, SCLoRAOptions, balanced_subspace
 from hipbench.suite import Example
 from hipbench.train import TrainConfig, encode, train_task
@@ -16,12 +16,8 @@ LAYER = "model.layers.1.mlp.up_proj"
 
 
 def setup(tiny, tiny_suite, rank=2, **options):
-    model, tokenizer = tiny
-    pretrained = copy.deepcopy(model)
-    model.requires_grad_(False)
-    ctx = Context(tokenizer, CPU, torch.Generator().manual_seed(0), tiny_suite.preservation)
     method = SCLoRA(SCLoRAOptions(**options))
-    method.attach(model, find_targets(model, DEFAULT_TARGETS), rank, ctx)
+    model, pretrained, ctx = attach_method(tiny, method, rank, tiny_suite.preservation)
     return model, pretrained, method, ctx
 
 
