@@ -1,9 +1,15 @@
 """Cached SVD of pretrained weights, and the spectral diagnostics of PROTOCOLS.md section 4.
 
 PiSSA, HiP-LoRA and the diagnostics all need the top singular triplets of the same frozen
-weights, for every seed and method. They are computed once (full fp32 `torch.linalg.svd`,
-exact rather than randomized, on the weight's device) and stored on disk under a key made from a
-hash of the weight's bytes, so a different checkpoint can never be served a stale SVD.
+weights, for every seed and method. They are computed once (full `torch.linalg.svd`, exact rather
+than randomized, on the run's device) and stored on disk under a key made from a hash of the
+weight's bytes, so a different checkpoint can never be served a stale SVD.
+
+The SVD runs in fp64 (with the QR-based `gesvd` driver on CUDA) and is stored in fp32. Real
+weights have neighbouring singular values 1e-3 apart relative to the largest, so a subspace
+computed in fp32, and on CUDA with the default Jacobi driver, is rotated by up to ~1e-2 inside
+such pairs: HiP-LoRA's invariants then hold only for hipbench's own basis, and an independent
+check against the pretrained weights fails. In fp64 the basis is exact to its fp32 storage.
 """
 from __future__ import annotations
 
@@ -26,6 +32,13 @@ def weight_key(weight: torch.Tensor) -> str:
     return digest.hexdigest()[:32]
 
 
+def exact_svd(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thin SVD in fp64, returned in fp32 (see the module docstring for why not fp32)."""
+    driver = "gesvd" if weight.is_cuda else None
+    u, s, vh = torch.linalg.svd(weight.double(), full_matrices=False, driver=driver)
+    return u.float(), s.float(), vh.float()
+
+
 class SVDCache:
     """Top-k SVD factors `(U_k, S_k, V_k)` (V_k is n × k) per weight, on disk and in memory."""
 
@@ -41,14 +54,13 @@ class SVDCache:
         k = min(k, *weight.shape)
         key = (weight_key(weight), k)
         if key not in self._memory:
-            path = self.dir / f"{key[0]}-k{k}.safetensors"
+            path = self.dir / f"{key[0]}-k{k}-f64.safetensors"
             if path.is_file():
                 stored = load_file(str(path))
                 factors = (stored["U"], stored["S"], stored["V"])
                 self.loaded += 1
             else:
-                u, s, vh = torch.linalg.svd(weight.detach().to(self.device or weight.device).float(),
-                                            full_matrices=False)
+                u, s, vh = exact_svd(weight.detach().to(self.device or weight.device))
                 factors = (u[:, :k].contiguous().cpu(), s[:k].contiguous().cpu(), vh[:k].T.contiguous().cpu())
                 self.dir.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")  # concurrent sweeps share the cache
@@ -80,7 +92,7 @@ def layer_diagnostics(weight: torch.Tensor, delta: torch.Tensor, k: int, cache: 
     device = cache.device or weight.device
     u0, _, v0 = (t.to(device) for t in cache.top_k(weight, k))
     delta = delta.detach().float().to(device)
-    u1, _, vh1 = torch.linalg.svd(weight.detach().float().to(device) + delta, full_matrices=False)
+    u1, _, vh1 = exact_svd(weight.detach().float().to(device) + delta)
     k = u0.shape[1]
     return {
         "principal_energy": principal_energy_ratio(delta, u0, v0),

@@ -21,6 +21,22 @@ def test_cache_is_exact_and_served_from_disk_for_the_same_weight(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip((u, s, v), again))
 
 
+def test_cached_basis_matches_an_fp64_svd_when_singular_values_nearly_coincide(tmp_path):
+    """Neighbouring singular values 1e-5 apart (relative) make an fp32 SVD rotate inside the pair by
+    ~1e-2; an independent fp64 check of HiP-LoRA's invariants would then fail."""
+    gen = torch.Generator().manual_seed(3)
+    left, _ = torch.linalg.qr(torch.randn(64, 64, generator=gen, dtype=torch.float64))
+    right, _ = torch.linalg.qr(torch.randn(48, 48, generator=gen, dtype=torch.float64))
+    spectrum = torch.linspace(10.0, 1.0, 48, dtype=torch.float64)
+    spectrum[3] = spectrum[2] * (1 - 1e-5)
+    weight = (left[:, :48] * spectrum) @ right.T
+    weight = weight.float()
+    u, _, v = SVDCache(tmp_path).top_k(weight, 6)
+    u64, _, vh64 = torch.linalg.svd(weight.double(), full_matrices=False)
+    assert torch.allclose((u.double().T @ u64[:, :6]).abs(), torch.eye(6, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose((v.double().T @ vh64[:6].T).abs(), torch.eye(6, dtype=torch.float64), atol=1e-5)
+
+
 def test_a_changed_weight_gets_a_new_svd(tmp_path):
     cache = SVDCache(tmp_path)
     weight = torch.randn(8, 6, generator=torch.Generator().manual_seed(1))
