@@ -65,9 +65,17 @@ def main() -> None:
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A method option; repeatable.")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
 @click.option("--save-adapters", is_flag=True, help="Write each task's adapter in PEFT format.")
+@click.option("--edit-mode", type=click.Choice(["single", "batch", "sequential"]), default=None,
+              help="Editing suites: one edit at a time on a fresh model, all at once, or one after another.")
+@click.option("--num-edits", type=int, default=None, help="Editing suites: number of edits N.")
+@click.option("--data", "data_file", default=None, type=click.Path(dir_okay=False),
+              help="Editing suites: an EasyEdit, ZsRE or CounterFact JSON file (format detected).")
+@click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each.")
+@click.option("--merge-rule", default=None, help="Merging suites: sum (task arithmetic) or ties.")
+@click.option("--merge-instances", type=int, default=None, help="Merging suites: instances per merge size t.")
 @_fail_cleanly
 def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir, options, out,
-        save_adapters) -> None:
+        save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule, merge_instances) -> None:
     """Run each method on the suite for each seed; one run record per (method, seed)."""
     from hipbench.runner import sweep
 
@@ -79,10 +87,16 @@ def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, devi
         option_strings[key.strip()] = value.strip()
     if data_dir is not None and not Path(data_dir).is_dir():
         raise SuiteDataError(f"--data-dir {data_dir} does not exist")
+    if data_file is not None and not Path(data_file).is_file():
+        raise SuiteDataError(f"--data {data_file} does not exist")
+    given = {"edit_mode": edit_mode, "num_edits": num_edits,
+             "data": str(Path(data_file).resolve()) if data_file else None, "tasks_from": tasks_from,
+             "merge_rule": merge_rule, "merge_instances": merge_instances}
+    protocol_options = {key: value for key, value in given.items() if value is not None}
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr)
     configs = [RunConfig(method=m.strip(), suite=suite, model=model, seed=seed, budget=budget,
                          method_options=dict(sorted(option_strings.items())), data_dir=data_dir, limit=limit,
-                         train=train, device=resolve_device(device))
+                         train=train, device=resolve_device(device), protocol_options=protocol_options)
                for m in methods.split(",") if m.strip() for seed in _int_list(seeds, "--seeds")]
     if not configs:
         raise click.BadParameter("no method or seed given", param_hint="--method/--seeds")

@@ -37,6 +37,7 @@ class RunConfig:
     target_modules: tuple[str, ...] = DEFAULT_TARGETS
     eval_batch_size: int = 32
     device: str = "cpu"
+    protocol_options: dict = field(default_factory=dict)  # e.g. edit_mode, num_edits, merge_rule
 
     def validate(self) -> None:
         if self.train.steps < 1:
@@ -57,6 +58,8 @@ class RunConfig:
         """Stable identity of the run. `resolved_options` are the method's options with defaults
         filled in, so that a changed default is a different run, not a skipped one."""
         identity = {**self.to_dict(), "resolved_options": resolved_options or {}}
+        if not identity["protocol_options"]:  # runs recorded before protocols had options keep their hash
+            del identity["protocol_options"]
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -2,7 +2,9 @@
 
 Tables are computed from `metrics.json`/`config.json` of complete records only, never typed by
 hand. Runs that differ in anything but method and seed (model, suite, steps, limit, schedule,
-budget, targets) are refused in one table, because their numbers are not comparable.
+budget, targets) are refused in one table, because their numbers are not comparable. Runs with
+different protocol options (edit mode and count, merge rule) go to separate files. Columns come
+from the protocol that produced the records (`LEADERBOARD_COLUMNS` of its module).
 """
 from __future__ import annotations
 
@@ -15,20 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from hipbench.metrics import mean_std
+from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
 
-METRIC_COLUMNS = [
-    ("aa", "AA"),
-    ("bwt", "BWT"),
-    ("fwt", "FWT"),
-    ("forgetting", "Forgetting"),
-    ("fact_retention", "Fact retention"),
-    ("nll_delta", "NLL Δ"),
-    ("ppl_ratio", "PPL ratio"),
-    ("principal_energy", "Principal energy"),
-    ("drift_left", "Drift U"),
-    ("drift_right", "Drift V"),
-]
 # Settings that must agree inside one table (everything of the config except method, seed, options).
 COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "data_dir")
 
@@ -55,12 +46,29 @@ def collect(runs_dir: Path) -> tuple[list[dict], list[Path]]:
     return complete, incomplete
 
 
-def _group(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+def protocol_of(record: dict) -> str:
+    return record["config"].get("protocol", "continual")
+
+
+def options_slug(options: dict) -> str:
+    """`edit_mode=sequential, num_edits=10` -> `edit_mode-sequential_num_edits-10` (file names)."""
+    return "_".join(f"{k}-{v}" for k, v in sorted(options.items())).replace("/", "-")
+
+
+def _group(records: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for record in records:
         cfg = record["config"]["config"]
-        groups[(cfg["suite"], cfg["model"])].append(record)
+        groups[(cfg["suite"], cfg["model"], options_slug(cfg.get("protocol_options", {})))].append(record)
     return groups
+
+
+def columns(protocol: str) -> list[tuple[str, str]]:
+    return protocol_module(protocol).LEADERBOARD_COLUMNS
+
+
+def columns_note(protocol: str) -> str:
+    return protocol_module(protocol).LEADERBOARD_NOTE
 
 
 def check_comparable(records: list[dict]) -> None:
@@ -80,7 +88,7 @@ def _fmt(mean: float, std: float, n: int) -> str:
     return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f}"
 
 
-def method_rows(records: list[dict]) -> list[dict]:
+def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
     """One row per (method, method options): mean, std and n over seeds for every metric."""
     by_method: dict[str, list[dict]] = defaultdict(list)
     for record in records:
@@ -97,8 +105,8 @@ def method_rows(records: list[dict]) -> list[dict]:
                "hardware": sorted({r["config"]["environment"]["hardware"] for r in group}),
                "git_commit": sorted({r["config"]["environment"]["git_commit"] for r in group}),
                "runs": [str(r["dir"]) for r in group]}
-        for key, _ in METRIC_COLUMNS:
-            mean, std, n = mean_std([m[key] for m in metrics])
+        for key, _ in columns(protocol):
+            mean, std, n = mean_std([m.get(key, math.nan) for m in metrics])
             row[key] = {"mean": mean, "std": std, "n": n}
         rows.append(row)
     return rows
@@ -109,19 +117,22 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
     check_comparable(records)
     cfg = records[0]["config"]["config"]
     first = records[0]["metrics"]
+    protocol = protocol_of(records[0])
     header = {"suite": cfg["suite"], "model": cfg["model"], "tasks": first["tasks"],
               "budget": first["budget"], "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],
-              "train": cfg["train"], "target_modules": cfg["target_modules"]}
-    return header, method_rows(records)
+              "train": cfg["train"], "target_modules": cfg["target_modules"], "protocol": protocol}
+    if cfg.get("protocol_options"):
+        header["protocol_options"] = cfg["protocol_options"]
+    return header, method_rows(records, protocol)
 
 
-def to_frame(rows: list[dict], numeric: bool) -> pd.DataFrame:
+def to_frame(rows: list[dict], numeric: bool, protocol: str = "continual") -> pd.DataFrame:
     table = []
     for row in rows:
         line = {"Method": row["method"], "Seeds": len(row["seeds"]),
                 "Trainable params": "/".join(map(str, row["trainable_params"])),
                 "Rank": "/".join(map(str, row["rank"]))}
-        for key, title in METRIC_COLUMNS:
+        for key, title in columns(protocol):
             cell = row[key]
             if numeric:
                 line[f"{title} mean"] = cell["mean"]
@@ -138,8 +149,9 @@ def render_markdown(header: dict, rows: list[dict]) -> str:
     scope = ("full splits" if limit is None
              else f"**smoke run: --limit {limit} examples per split — not a full result**")
     seeds = sorted({s for row in rows for s in row["seeds"]})
+    options = header.get("protocol_options")
     lines = [
-        f"# {header['suite']} on {header['model']}",
+        f"# {header['suite']} on {header['model']}" + (f" ({options_slug(options)})" if options else ""),
         "",
         f"- Tasks, in order: {' → '.join(header['tasks'])}",
         f"- Steps per task: {header['steps_per_task']} (batch {header['train']['batch_size']}, "
@@ -149,14 +161,9 @@ def render_markdown(header: dict, rows: list[dict]) -> str:
         f"- Seeds: {', '.join(map(str, seeds))}; cells are mean ± sample std over seeds",
         f"- Commits: {', '.join(sorted({c for row in rows for c in row['git_commit']}))}",
         "",
-        "AA = average final accuracy; BWT = backward transfer (negative = forgetting); FWT = forward "
-        "transfer vs. the base model; Forgetting = mean max drop (Chaudhry et al., 2018); Fact retention = "
-        "share of probe facts the base model knew that are still known; NLL Δ = general-text NLL change "
-        "(PPL ratio = exp of it). Principal energy = share of ‖ΔW‖²_F inside the pretrained top-k singular "
-        "subspaces; Drift U/V = mean sin² of the principal angles between the top-k left/right singular subspaces "
-        "of W0 and W0 + ΔW (k = 32), averaged over adapted layers.",
+        columns_note(header["protocol"]),
         "",
-        to_frame(rows, numeric=False).to_markdown(index=False),
+        to_frame(rows, numeric=False, protocol=header["protocol"]).to_markdown(index=False),
         "",
     ]
     return "\n".join(lines)
@@ -172,14 +179,14 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) 
                                + (f" for suite {suite}" if suite else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for (suite_name, model), group in sorted(_group(records).items()):
+    for (suite_name, model, options), group in sorted(_group(records).items()):
         header, rows = build_table(group)
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
-        stem = out_dir / f"{suite_name}__{Path(model).name}"
+        stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
         paths = {ext: stem.with_suffix(f".{ext}") for ext in ("md", "csv", "json")}
         paths["md"].write_text(render_markdown(header, rows))
-        to_frame(rows, numeric=True).to_csv(paths["csv"], index=False)
+        to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
         paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")
         written.extend(paths.values())
     return written, len(incomplete)

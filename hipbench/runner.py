@@ -18,7 +18,8 @@ from hipbench import registry
 from hipbench.config import RunConfig, environment
 from hipbench.method import Method, options_from_strings
 from hipbench.models import LoadedModel, load_model
-from hipbench.protocols.continual import plan_budget, run_continual
+from hipbench.protocols import protocol_module
+from hipbench.protocols.continual import plan_budget
 from hipbench.records import COMPLETE, RunRecord
 from hipbench.suite import Suite, SuiteDataError
 from hipbench.train import NonFiniteLoss
@@ -44,11 +45,16 @@ def record_dir(out: Path, cfg: RunConfig, method: Method) -> Path:
     return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{run_hash}"
 
 
-def load_suite(name: str, data_dir: str | None, limit: int | None) -> Suite:
-    spec = registry.suite_spec(name)
+def load_suite(name: str, data_dir: str | None, limit: int | None, tasks_from: str | None = None) -> Suite:
+    """The suite's data; with `tasks_from` (merging) the tasks come from that suite instead."""
+    spec = registry.suite_spec(tasks_from or name)
     if spec.needs_data_dir and data_dir is None:
-        raise SuiteDataError(f"--data-dir is required for suite {name}")
+        raise SuiteDataError(f"--data-dir is required for suite {spec.name}")
     return spec.load(Path(data_dir) if data_dir else None).limited(limit)
+
+
+def suite_protocol(name: str) -> str:
+    return getattr(registry.suite_spec(name), "protocol", "continual")
 
 
 def make_method(name: str, option_strings: dict[str, str]) -> Method:
@@ -57,7 +63,7 @@ def make_method(name: str, option_strings: dict[str, str]) -> Method:
 
 
 def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option_strings: dict[str, str],
-            save_adapters: bool, env: dict) -> RunOutcome:
+            save_adapters: bool, env: dict, protocol: str = "continual") -> RunOutcome:
     method = make_method(cfg.method, option_strings)
     directory = record_dir(out, cfg, method)
     record = RunRecord(directory)
@@ -65,11 +71,11 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
         return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
     config = {"config": cfg.to_dict(), "config_hash": cfg.hash(vars(method.options)), "environment": env,
               "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
-              "protocol": "continual", "save_adapters": save_adapters,
+              "protocol": protocol, "save_adapters": save_adapters,
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     record.start(config)
     try:
-        metrics = run_continual(loaded, method, suite, cfg, record, save_adapters)
+        metrics = protocol_module(protocol).run(loaded, method, suite, cfg, record, save_adapters)
     except NonFiniteLoss:
         return RunOutcome(cfg.method, cfg.seed, directory, "failed")
     except BaseException as error:
@@ -88,7 +94,13 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
           log=lambda message: print(message, file=sys.stderr)) -> list[RunOutcome]:
     """Run every config (same suite, model and device); the model and suite load once."""
     first = configs[0]
-    suite = load_suite(first.suite, first.data_dir, first.limit)
+    protocol = suite_protocol(first.suite)
+    accepted = getattr(protocol_module(protocol), "OPTIONS", frozenset())  # unknown protocols fail here
+    for key in first.protocol_options:
+        if key not in accepted:
+            raise ValueError(f"--{key.replace('_', '-')} does not apply to suite {first.suite} "
+                             f"(protocol {protocol})")
+    suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
     for cfg in configs:  # fail fast on bad names/options before loading anything heavy
         make_method(cfg.method, option_strings)
         cfg.validate()
@@ -104,7 +116,7 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
         torch.backends.cuda.matmul.allow_tf32 = False
     outcomes = []
     for cfg in configs:
-        outcome = run_one(loaded, suite, cfg, out, option_strings, save_adapters, env)
+        outcome = run_one(loaded, suite, cfg, out, option_strings, save_adapters, env, protocol)
         log(describe(outcome))
         outcomes.append(outcome)
     return outcomes

@@ -85,13 +85,15 @@ class SuiteSpec:
     """What a `hipbench.suites` entry point must point at.
 
     `load(data_dir)` builds the suite; `data_dir` is None unless the suite reads external files,
-    in which case a missing directory must raise `SuiteDataError` naming it.
+    in which case a missing directory must raise `SuiteDataError` naming it. `protocol` names the
+    module of `hipbench.protocols` that runs it (sequential tuning unless said otherwise).
     """
 
     name: str
     description: str
     load: Callable[[Path | None], Suite]
     needs_data_dir: bool = False
+    protocol: str = "continual"
 
 
 class SuiteDataError(ValueError):

@@ -1,1 +1,27 @@
-"""Protocols: a suite, a method and a run config in; a run record out."""
+"""Protocols: a suite, a method and a run config in; a run record out.
+
+A suite names its protocol (`SuiteSpec.protocol`). Each protocol module provides
+
+    run(loaded, method, suite, cfg, record, save_adapters) -> dict   # metrics.json content
+    LEADERBOARD_COLUMNS: list[tuple[str, str]]                       # (metrics key, column title)
+    LEADERBOARD_NOTE: str                                            # what the columns mean
+
+and the runner and leaderboard look them up here, so a new protocol is one module and one line.
+The metrics dict must hold `budget`, `rank`, `trainable_params` and `planned_trainable`.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+PROTOCOLS = {
+    "continual": "hipbench.protocols.continual",
+    "edit": "hipbench.protocols.edit",
+    "merge": "hipbench.protocols.merge",
+}
+
+
+def protocol_module(name: str) -> ModuleType:
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol '{name}'; known: {', '.join(sorted(PROTOCOLS))}")
+    return importlib.import_module(PROTOCOLS[name])

@@ -26,6 +26,28 @@ from hipbench.train import NonFiniteLoss, train_task
 
 DIAGNOSTIC_K = 32  # top-k singular subspace for the spectral diagnostics (PROTOCOLS.md section 4)
 
+OPTIONS: frozenset[str] = frozenset()  # protocol options (`hipbench run --edit-mode` etc.) it accepts
+LEADERBOARD_COLUMNS = [
+    ("aa", "AA"),
+    ("bwt", "BWT"),
+    ("fwt", "FWT"),
+    ("forgetting", "Forgetting"),
+    ("fact_retention", "Fact retention"),
+    ("nll_delta", "NLL Δ"),
+    ("ppl_ratio", "PPL ratio"),
+    ("principal_energy", "Principal energy"),
+    ("drift_left", "Drift U"),
+    ("drift_right", "Drift V"),
+]
+LEADERBOARD_NOTE = (
+        "AA = average final accuracy; BWT = backward transfer (negative = forgetting); FWT = forward "
+        "transfer vs. the base model; Forgetting = mean max drop (Chaudhry et al., 2018); Fact retention = "
+        "share of probe facts the base model knew that are still known; NLL Δ = general-text NLL change "
+        "(PPL ratio = exp of it). Principal energy = share of ‖ΔW‖²_F inside the pretrained top-k singular "
+        "subspaces; Drift U/V = mean sin² of the principal angles between the top-k left/right singular subspaces "
+        "of W0 and W0 + ΔW (k = 32), averaged over adapted layers."
+)
+
 
 def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
     """Targets, budget, solved rank and exact trainable count, before anything is trained."""
@@ -68,7 +90,7 @@ def summarize(rows: list[dict], task_names: list[str]) -> dict:
     return result
 
 
-def run_continual(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
+def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
                   save_adapters: bool = False) -> dict:
     """Run one (method, seed) over the suite; returns the metrics written to metrics.json."""
     device = torch.device(cfg.device)
