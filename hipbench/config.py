@@ -78,7 +78,8 @@ def git_commit() -> str:
     """Commit of the hipbench source tree, with '-dirty' when it has uncommitted changes.
 
     A copy of the tree without `.git` (a GPU machine, say) reads `HIPBENCH_GIT_COMMIT`, recorded
-    as declared rather than verified."""
+    as declared rather than verified; a declared commit that differs from the one git reads is
+    recorded beside it."""
     root = Path(__file__).resolve().parent.parent
     declared = os.environ.get("HIPBENCH_GIT_COMMIT")
     fallback = f"{declared} (declared)" if declared else "unknown"
@@ -91,7 +92,9 @@ def git_commit() -> str:
             return fallback
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return head.stdout.strip() + ("-dirty" if dirty else "")
+        read = head.stdout.strip() + ("-dirty" if dirty else "")
+        # A device copy of the tree can sit on an older commit with newer files: say both.
+        return read if not declared or read.startswith(declared) else f"{read} (declared {declared})"
     except (OSError, subprocess.SubprocessError):
         return fallback
 

@@ -83,9 +83,12 @@ def check_comparable(records: list[dict]) -> None:
 
 
 def _fmt(mean: float, std: float, n: int) -> str:
+    """Three decimals, or three significant digits for values below 0.01 (drift, energy), so a
+    small quantity is never printed as 0.000."""
     if n == 0 or math.isnan(mean):
         return "n/a"
-    return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f}"
+    number = (lambda v: f"{v:.2e}") if 0 < abs(mean) < 0.01 else (lambda v: f"{v:.3f}")
+    return f"{number(mean)} ± {number(std)}" if n > 1 else number(mean)
 
 
 def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
@@ -189,6 +192,9 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) 
         to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
         paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")
         written.extend(paths.values())
+        extras = getattr(protocol_module(header["protocol"]), "write_extras", None)
+        if extras is not None:  # protocol-specific plots and sections (merging: MergeFail against t)
+            written.extend(extras(group, stem))
     return written, len(incomplete)
 
 
