@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -45,6 +46,41 @@ def continuation_scores(model: nn.Module, tokenizer, pairs: list[tuple[str, str]
         for row, index in enumerate(chunk):
             results[index] = (float(picked[row][scored[row]].sum()), bool(hits[row].all()))
     return results
+
+
+class TeacherForced(NamedTuple):
+    """One continuation under teacher forcing, token by token (knowledge-editing metrics)."""
+
+    target: list[int]  # the continuation's token ids
+    predicted: list[int]  # the arg-max token at each of those positions
+    logprobs: list[float]  # log-probability of each target token
+
+
+@torch.no_grad()
+def teacher_forced(model: nn.Module, tokenizer, pairs: list[tuple[str, str]], device: torch.device,
+                   batch_size: int = 32, max_length: int = 256, desc: str = "teacher forcing") -> list[TeacherForced]:
+    """Per (prompt, continuation): target ids, arg-max predictions and target log-probabilities at
+    every continuation position. Editing metrics (EasyEdit's token accuracy, ROME's probability
+    comparison, locality as agreement with the pre-edit predictions) are computed from these."""
+    encoded = [encode(tokenizer, Example(p, c), max_length, terminate=False) for p, c in pairs]
+    order = sorted(range(len(encoded)), key=lambda i: -sum(map(len, encoded[i])))
+    results: list[TeacherForced | None] = [None] * len(encoded)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for chunk in _batches(order, batch_size, desc):
+        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in chunk], tokenizer.pad_token_id).items()}
+        with autocast:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        targets = batch["labels"][:, 1:]
+        scored = targets != -100
+        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1).cpu()
+        predicted = logprobs.argmax(-1).cpu()
+        targets, scored = targets.cpu(), scored.cpu()
+        for row, index in enumerate(chunk):
+            mask = scored[row]
+            results[index] = TeacherForced(targets[row][mask].tolist(), predicted[row][mask].tolist(),
+                                           picked[row][mask].tolist())
+    return results  # type: ignore[return-value]
 
 
 def choice_correct(model: nn.Module, tokenizer, examples: tuple[Example, ...], device: torch.device,

@@ -61,12 +61,35 @@ class GeneralSet:
 
 
 @dataclass(frozen=True)
+class EditRequest:
+    """One knowledge edit (PROTOCOLS.md section 2), in EasyEdit's terms.
+
+    `target_new` and `ground_truth` are continuations appended to `prompt` verbatim, like
+    `Example.answer` (so they start with a space); `ground_truth` is None where the data has no old
+    answer. `locality` pairs a prompt the edit must not change with the answer whose tokens are
+    compared before and after the edit; `portability` pairs a prompt whose answer should follow
+    from the edit with that answer. Rephrases, locality and portability are test-only: only
+    `prompt` -> `target_new` is ever trained on.
+    """
+
+    prompt: str
+    subject: str
+    target_new: str
+    ground_truth: str | None = None
+    rephrase_prompts: tuple[str, ...] = ()
+    locality: tuple[Example, ...] = ()
+    portability: tuple[Example, ...] = ()
+    relation: str = ""  # the fact table it comes from (built-in suite); "" for external data
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     tasks: tuple[TaskData, ...]
     preservation: GeneralSet
     probes: GeneralSet
     definition: dict = field(default_factory=dict)
+    edits: tuple[EditRequest, ...] = ()  # candidate edit requests (editing suites; empty otherwise)
 
     def limited(self, limit: int | None) -> "Suite":
         """Cap every split at `limit` examples (smoke runs); recorded by the runner."""
@@ -77,6 +100,7 @@ class Suite:
             tasks=tuple(t.limited(limit) for t in self.tasks),
             preservation=self.preservation.limited(limit),
             probes=self.probes.limited(limit),
+            edits=self.edits[:limit],
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -104,15 +105,21 @@ def token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor
 
 def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], tokenizer,
                cfg: TrainConfig, device: torch.device, generator: torch.Generator,
-               desc: str = "train") -> TrainStats:
-    """Train the method's trainable parameters on `examples` for `cfg.steps` steps."""
+               desc: str = "train", stop: Callable[[int], bool] | None = None,
+               terminate: bool = True) -> TrainStats:
+    """Train the method's trainable parameters on `examples` for `cfg.steps` steps.
+
+    `stop(steps_done)`, when given, is asked after every step and ends training early when it
+    returns True (knowledge editing stops once the edit is learned); the schedule stays the one of
+    `cfg.steps`, so a stopped run is a prefix of the full one. `terminate=False` trains the answer
+    tokens alone, without the closing newline (knowledge editing scores exactly those tokens)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise RuntimeError(f"{method.name} left no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, cfg.steps, cfg.warmup_ratio))
-    encoded = [encode(tokenizer, ex, cfg.max_length) for ex in examples]
+    encoded = [encode(tokenizer, ex, cfg.max_length, terminate) for ex in examples]
     schedule = batch_schedule(len(encoded), cfg.steps, cfg.batch_size, generator)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     losses: list[float] = []
@@ -143,5 +150,8 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         extra_losses.append(extra_value)
         tokens += int(batch["attention_mask"].sum())
         bar.set_postfix(loss=f"{value:.3f}")
+        if stop is not None and stop(step + 1):
+            break
+    bar.close()
     model.eval()
-    return TrainStats(cfg.steps, losses, extra_losses, tokens, time.perf_counter() - start)
+    return TrainStats(len(losses), losses, extra_losses, tokens, time.perf_counter() - start)
