@@ -187,7 +187,8 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) 
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
-        paths = {ext: stem.with_suffix(f".{ext}") for ext in ("md", "csv", "json")}
+        # not with_suffix: a stem holding a --data path has dots of its own
+        paths = {ext: stem.with_name(f"{stem.name}.{ext}") for ext in ("md", "csv", "json")}
         paths["md"].write_text(render_markdown(header, rows))
         to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
         paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")

@@ -101,6 +101,9 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
             raise ValueError(f"--{key.replace('_', '-')} does not apply to suite {first.suite} "
                              f"(protocol {protocol})")
     suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
+    prepare = getattr(protocol_module(protocol), "prepare_suite", None)
+    if prepare is not None:  # protocol data read before the model loads (the edit protocol's --data file)
+        suite = prepare(suite, first)
     for cfg in configs:  # fail fast on bad names/options before loading anything heavy
         make_method(cfg.method, option_strings)
         cfg.validate()
@@ -117,12 +120,12 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
     outcomes = []
     for cfg in configs:
         outcome = run_one(loaded, suite, cfg, out, option_strings, save_adapters, env, protocol)
-        log(describe(outcome))
+        log(describe(outcome, protocol))
         outcomes.append(outcome)
     return outcomes
 
 
-def describe(outcome: RunOutcome) -> str:
+def describe(outcome: RunOutcome, protocol: str = "continual") -> str:
     where = outcome.directory
     if outcome.status == "skipped":
         return f"{outcome.method} seed {outcome.seed}: already complete in {where}, skipped"
@@ -130,6 +133,9 @@ def describe(outcome: RunOutcome) -> str:
         return f"{outcome.method} seed {outcome.seed}: FAILED (non-finite loss), incomplete record in {where}"
     m = outcome.metrics
     fmt = lambda v: "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+    if protocol != "continual":  # the protocol's leaderboard columns
+        cells = "  ".join(f"{title} {fmt(m.get(key))}" for key, title in protocol_module(protocol).LEADERBOARD_COLUMNS)
+        return f"{outcome.method} seed {outcome.seed}: {cells}  ({m['trainable_params']} trainable) -> {where}"
     return (f"{outcome.method} seed {outcome.seed}: AA {fmt(m['aa'])}  BWT {fmt(m['bwt'])}  "
             f"FWT {fmt(m['fwt'])}  forgetting {fmt(m['forgetting'])}  fact retention "
             f"{fmt(m['fact_retention'])}  NLL delta {fmt(m['nll_delta'])}  "

@@ -1,0 +1,362 @@
+"""Knowledge editing (PROTOCOLS.md section 2) with any registered method's adapter.
+
+An edit request "prompt -> target_new" is learned by the method's adapter with the shared loop
+(`hipbench.train.train_task`); nothing else is ever trained on (rephrases, locality and
+portability prompts are test-only). Every method gets the same rule:
+
+- **Steps.** At most `steps_per_edit` optimizer steps per task: `--steps` when given, and
+  `DEFAULT_STEPS_PER_EDIT` (30) when `--steps` is left at the CLI default (150, sized for
+  continual tasks). The schedule (warm-up, linear decay) is the one of the cap.
+- **Early stop.** After every step the task's edit prompts are scored under teacher forcing; the
+  task ends as soon as every `target_new` token of every request of the task is the arg-max.
+- **Batch.** Every step sees every request of the task once (one request: batch size 1, the
+  gradient of repeating it would be the same). The loss covers the `target_new` tokens alone, as
+  in EasyEdit's fine-tuning editors: not the newline that ends answers elsewhere in hipbench, which
+  taught the default model to put a newline after every prompt of the edited kind (a smoke run
+  measured locality answers replaced by "\n").
+
+Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10):
+- **single**: each request on a fresh copy of the base model with a fresh method instance,
+  initialised and fed exactly as if it were the run's only edit, measured right after its edit; metrics averaged over requests, general capability measured
+  after every edit and averaged, spectral diagnostics of the last edit's adapter.
+- **batch**: the N requests are one task, learned together.
+- **sequential**: the N requests are N tasks of the method, one after another on the same model
+  and adapter, with `begin_task`/`end_task` at every boundary, so each method accumulates edits
+  as it accumulates tasks (O-LoRA freezes each edit's adapter and opens a new one; LaLoRA
+  re-anchors its penalty; LoRA, PiSSA, HiP-LoRA and SC-LoRA keep training one adapter). All N are
+  measured after the last one; reliability right after each edit is recorded too
+  ("immediate"), and the mean drop from it to the end is `reliability_drop`.
+
+Requests come from the suite (the built-in `edit` suite keeps only requests whose `ground_truth`
+the base model predicts under teacher forcing, and records the filter's pass rate) or from
+`--data FILE` (EasyEdit, ZsRE or CounterFact; no filter, but the share the base model knows is
+recorded). The first N requests that pass are edited: the same ones for every method and seed.
+Locality is agreement with the base model's predictions, before any edit, in every mode.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hipbench import edit_metrics, scoring
+from hipbench.config import RunConfig
+from hipbench.edit_formats import load_edit_file
+from hipbench.export import export_peft_adapter
+from hipbench.method import Context, Method
+from hipbench.models import LoadedModel
+from hipbench.protocols.continual import DIAGNOSTIC_K, plan_budget
+from hipbench.records import RunRecord
+from hipbench.spectral import SVDCache, spectral_diagnostics
+from hipbench.suite import EditRequest, Example, Suite, SuiteDataError, TaskData
+from hipbench.train import NonFiniteLoss, TrainConfig, train_task
+
+OPTIONS: frozenset[str] = frozenset({"edit_mode", "num_edits", "data"})
+MODES = ("single", "batch", "sequential")
+DEFAULT_MODE = "sequential"
+DEFAULT_NUM_EDITS = 10
+DEFAULT_STEPS_PER_EDIT = 30
+CHECK_EVERY = 1  # steps between early-stop checks
+BASE_FILTER = "base_predicts_ground_truth"  # a suite's definition["filter"] that asks for the filter
+
+LEADERBOARD_COLUMNS = [
+    ("reliability", "Reliability"),
+    ("efficacy", "Efficacy"),
+    ("generalization", "Generalization"),
+    ("generalization_efficacy", "Gen. efficacy"),
+    ("locality", "Locality"),
+    ("portability", "Portability"),
+    ("reliability_drop", "Rel. drop"),
+    ("fact_retention", "Fact retention"),
+    ("nll_delta", "NLL Δ"),
+    ("mean_steps", "Steps/edit"),
+    ("principal_energy", "Principal energy"),
+    ("drift_left", "Drift U"),
+    ("drift_right", "Drift V"),
+]
+LEADERBOARD_NOTE = (
+    "Reliability / Generalization / Portability = token accuracy of the new answer under teacher forcing "
+    "on the edit prompt / its rephrases / one-hop prompts (EasyEdit); Efficacy and Gen. efficacy = share "
+    "of requests whose new answer has a higher mean token log-probability than the old one (CounterFact); "
+    "Locality = share of locality-answer tokens predicted as before the edit; Rel. drop = reliability right "
+    "after each edit minus after the last (sequential mode only). All measured after the last edit (single "
+    "mode: after each edit on its own copy). Fact retention and NLL Δ as in the continual table. Steps/edit = "
+    "mean optimizer steps per task (early stop once every target token is predicted). Principal energy and "
+    "Drift U/V: spectral diagnostics of the final ΔW (k = 32)."
+)
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    """The resolved protocol options of one run (recorded in its metrics)."""
+
+    mode: str
+    num_edits: int
+    steps_per_edit: int
+    data: str | None
+
+
+def resolve_options(cfg: RunConfig) -> EditPlan:
+    """Mode, N and the per-edit step cap from the run config; a bad value fails naming the option."""
+    options = cfg.protocol_options
+    mode = options.get("edit_mode", DEFAULT_MODE)
+    if mode not in MODES:
+        raise ValueError(f"--edit-mode {mode}: expected one of {', '.join(MODES)}")
+    num_edits = options.get("num_edits", DEFAULT_NUM_EDITS)
+    if isinstance(num_edits, bool) or not isinstance(num_edits, int) or num_edits < 1:
+        raise ValueError(f"--num-edits must be a positive integer (got {num_edits!r})")
+    steps = DEFAULT_STEPS_PER_EDIT if cfg.train.steps == TrainConfig.steps else cfg.train.steps
+    return EditPlan(mode, num_edits, steps, options.get("data"))
+
+
+def prepare_suite(suite: Suite, cfg: RunConfig) -> Suite:
+    """Check the options and, with `--data FILE`, replace the suite's requests by the file's
+    (format detected, capped at `--limit`), before any model is loaded. Idempotent."""
+    plan = resolve_options(cfg)
+    if plan.data is None or suite.definition.get("edit_data", {}).get("file") == plan.data:
+        return suite
+    path = Path(plan.data)
+    kind, requests = load_edit_file(path)
+    total = len(requests)
+    requests = requests[:cfg.limit] if cfg.limit is not None else requests
+    data = {"file": plan.data, "format": kind, "records": total, "used": len(requests),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "filter": None}
+    return replace(suite, edits=requests, definition={**suite.definition, "edit_data": data})
+
+
+def edit_filter(suite: Suite) -> str | None:
+    """The base-knowledge filter the requests go through: the suite's, unless they come from --data."""
+    if "edit_data" in suite.definition:
+        return None
+    return suite.definition.get("filter")
+
+
+# --- measurement -------------------------------------------------------------------------------
+
+def scored_pairs(request: EditRequest) -> list[tuple[str, int, str, str]]:
+    """(kind, item, prompt, continuation) of everything measured for one request."""
+    pairs = [(edit_metrics.REWRITE, 0, request.prompt, request.target_new)]
+    if request.ground_truth is not None:
+        pairs.append((edit_metrics.REWRITE_OLD, 0, request.prompt, request.ground_truth))
+    for item, prompt in enumerate(request.rephrase_prompts):
+        pairs.append((edit_metrics.REPHRASE, item, prompt, request.target_new))
+        if request.ground_truth is not None:
+            pairs.append((edit_metrics.REPHRASE_OLD, item, prompt, request.ground_truth))
+    pairs += [(edit_metrics.LOCALITY, item, ex.prompt, ex.answer) for item, ex in enumerate(request.locality)]
+    pairs += [(edit_metrics.PORTABILITY, item, ex.prompt, ex.answer) for item, ex in enumerate(request.portability)]
+    return pairs
+
+
+def measure_requests(model: nn.Module, tokenizer, requests: dict[int, EditRequest], stage: str, cfg: RunConfig,
+                     device: torch.device, record: RunRecord, kinds: tuple[str, ...] = edit_metrics.KINDS) -> None:
+    """Append one row per scored (request, kind, item) at this stage; `requests` maps edit index -> request."""
+    items = [(edit, kind, item, prompt, answer) for edit, request in requests.items()
+             for kind, item, prompt, answer in scored_pairs(request) if kind in kinds]
+    scores = scoring.teacher_forced(model, tokenizer, [(p, a) for *_, p, a in items], device, cfg.eval_batch_size,
+                                    cfg.train.max_length, desc=f"measure {stage}")
+    for (edit, kind, item, prompt, answer), score in zip(items, scores):
+        record.append({"stage": stage, "edit": edit, "kind": kind, "item": item, "prompt": prompt,
+                       "continuation": answer, "target": score.target, "predicted": score.predicted,
+                       "logprobs": [round(v, 6) for v in score.logprobs]})
+
+
+def measure_general(model: nn.Module, tokenizer, suite: Suite, stage: str, cfg: RunConfig, device: torch.device,
+                    record: RunRecord, edit: int | None = None) -> None:
+    """Known-fact probes and general-text NLL, as the continual protocol measures them."""
+    facts = scoring.facts_correct(model, tokenizer, suite.probes.facts, device, cfg.eval_batch_size)
+    record.append({"stage": stage, "edit": edit, "task": "general", "metric": "fact_correct",
+                   "values": [int(c) for c in facts], "value": sum(facts) / max(1, len(facts)), "n": len(facts)})
+    nll, count = scoring.text_nll(model, tokenizer, suite.probes.texts, device)
+    record.append({"stage": stage, "edit": edit, "task": "general", "metric": "text_nll", "value": nll, "n": count})
+
+
+def learned(model: nn.Module, tokenizer, requests: list[EditRequest], cfg: RunConfig, device: torch.device) -> bool:
+    """Is every `target_new` token of every request the teacher-forced arg-max?"""
+    scores = scoring.teacher_forced(model, tokenizer, [(r.prompt, r.target_new) for r in requests], device,
+                                    cfg.eval_batch_size, cfg.train.max_length, desc="early stop")
+    return all(s.predicted == s.target for s in scores)
+
+
+def select_requests(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cfg: RunConfig,
+                    device: torch.device) -> tuple[list[EditRequest], dict]:
+    """The first N requests that pass the suite's filter, and what the filter did."""
+    candidates = list(suite.edits)
+    if not candidates:
+        raise SuiteDataError(f"suite {suite.name} has no edit requests")
+    rule = edit_filter(suite)
+    if rule not in (None, BASE_FILTER):
+        raise SuiteDataError(f"suite {suite.name}: unknown edit filter '{rule}' (known: {BASE_FILTER})")
+    with_truth = [i for i, r in enumerate(candidates) if r.ground_truth is not None]
+    scores = scoring.teacher_forced(model, tokenizer, [(candidates[i].prompt, candidates[i].ground_truth)
+                                                       for i in with_truth], device, cfg.eval_batch_size,
+                                    cfg.train.max_length, desc="base knowledge")
+    known = {i: s.predicted == s.target for i, s in zip(with_truth, scores)}  # by candidate index
+    passed = [r for i, r in enumerate(candidates) if known.get(i, False)] if rule == BASE_FILTER else candidates
+    info = {"filter": rule or "none", "filter_candidates": len(candidates), "filter_passed": len(passed),
+            "filter_pass_rate": len(passed) / len(candidates),
+            "base_knows_ground_truth": (sum(known.values()) / len(known)) if known else math.nan}
+    if len(passed) < plan.num_edits:
+        where = f"--data {plan.data}" if plan.data else f"suite {suite.name}"
+        raise SuiteDataError(f"{where}: only {len(passed)} of {len(candidates)} edit requests "
+                             f"{'pass the filter ' + rule if rule else 'are available'}"
+                             f"{' (after --limit ' + str(cfg.limit) + ')' if cfg.limit else ''}; "
+                             f"--num-edits {plan.num_edits} needs {plan.num_edits}")
+    return passed[:plan.num_edits], info
+
+
+# --- training ----------------------------------------------------------------------------------
+
+def edit_task(name: str, requests: list[EditRequest]) -> TaskData:
+    """A task of the method made of edit prompts only: prompt -> target_new."""
+    examples = tuple(Example(r.prompt, r.target_new) for r in requests)
+    return TaskData(name, "exact", examples, examples, f"{len(requests)} edit request(s)")
+
+
+def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditRequest], tokenizer,
+          cfg: RunConfig, plan: EditPlan, device: torch.device, data_order: torch.Generator,
+          ctx: Context) -> dict:
+    """One task of the method: begin_task, train until learned or the cap, end_task."""
+    method.begin_task(model, task, ctx)
+    train_cfg = replace(cfg.train, steps=plan.steps_per_edit, batch_size=len(task.train))
+    done = {"learned": False}
+
+    def stop(steps: int) -> bool:
+        if steps % CHECK_EVERY:
+            return False
+        model.eval()
+        done["learned"] = learned(model, tokenizer, requests, cfg, device)
+        model.train()
+        return done["learned"]
+
+    stats = train_task(model, method, task.train, tokenizer, train_cfg, device, data_order,
+                       desc=f"edit {task.name}", stop=stop, terminate=False)
+    method.end_task(model, task, ctx)
+    return {"task": task.name, "steps": stats.steps, "learned": done["learned"],
+            "final_loss": stats.losses[-1], "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
+            "seconds": stats.seconds, "frozen_adapter_params": getattr(method, "frozen_params", 0)}
+
+
+def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: torch.device) -> nn.Module:
+    """A frozen copy of `base` with the method's adapter, on `device` (attached on the CPU, as in
+    the continual protocol, so initialisations draw from the CPU generator)."""
+    model = copy.deepcopy(base).to("cpu")
+    model.requires_grad_(False)
+    model.eval()
+    method.attach(model, plan["targets"], plan["rank"], ctx)
+    return model.to(device)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+def summarize(rows: list[dict]) -> dict:
+    """Final metrics from measurement rows only."""
+    result = edit_metrics.edit_scores(rows, "final")
+    result["reliability_drop"] = edit_metrics.reliability_drop(rows)
+    result.update(edit_metrics.general_degradation(rows))
+    base = edit_metrics.edit_scores(rows, "base")
+    result["base_reliability"] = base["reliability"]
+    result["base_portability"] = base["portability"]
+    return result
+
+
+def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
+        save_adapters: bool = False) -> dict:
+    """Run one (method, seed) over the edit requests; returns the metrics written to metrics.json."""
+    plan = resolve_options(cfg)
+    suite = prepare_suite(suite, cfg)
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
+    data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
+    tokenizer = loaded.tokenizer
+    reference = copy.deepcopy(loaded.model)
+    reference.requires_grad_(False)
+    reference.eval()
+    budget = plan_budget(reference, method, cfg)
+    reference.to(device)
+    requests, selection = select_requests(reference, tokenizer, suite, plan, cfg, device)
+    record.append({"stage": "selection", **selection, "edits": [
+        {"edit": i, "prompt": r.prompt, "target_new": r.target_new, "ground_truth": r.ground_truth,
+         "relation": r.relation} for i, r in enumerate(requests)]})
+    indexed = dict(enumerate(requests))
+    measure_requests(reference, tokenizer, indexed, "base", cfg, device, record)
+    measure_general(reference, tokenizer, suite, "base", cfg, device, record)
+    reference.to("cpu")
+    del reference
+
+    svd = SVDCache(device=device)
+    ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
+                  batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
+    log: list[dict] = []
+    adapters = record.dir / "adapters"
+    if plan.mode == "single":
+        for index, request in tqdm(indexed.items(), desc=f"{method.name} seed {cfg.seed} single edits",
+                                   dynamic_ncols=True):
+            # as if this were the run's only edit: same initialisation and batches for every request
+            ctx = replace(ctx, generator=torch.Generator().manual_seed(cfg.seed))
+            edited_method = type(method)(method.options)
+            model = attach(loaded.model, edited_method, budget, ctx, device)
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            log.append(_learn_or_fail(model, edited_method, f"edit-{index:03d}", [request], tokenizer, cfg, plan,
+                                      device, torch.Generator().manual_seed(cfg.seed), ctx, record, index))
+            measure_requests(model, tokenizer, {index: request}, "final", cfg, device, record)
+            measure_general(model, tokenizer, suite, "final", cfg, device, record, edit=index)
+            if save_adapters:
+                export_peft_adapter(edited_method.delta_factors(model), adapters / f"{index:03d}", loaded.name)
+            final_method = edited_method
+    else:
+        model = attach(loaded.model, method, budget, ctx, device)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if plan.mode == "batch":
+            log.append(_learn_or_fail(model, method, f"batch-of-{len(requests)}", requests, tokenizer, cfg, plan,
+                                      device, data_order, ctx, record, 0))
+        else:
+            for index, request in tqdm(indexed.items(), desc=f"{method.name} seed {cfg.seed} sequential edits",
+                                       dynamic_ncols=True):
+                log.append(_learn_or_fail(model, method, f"edit-{index:03d}", [request], tokenizer, cfg, plan,
+                                          device, data_order, ctx, record, index))
+                measure_requests(model, tokenizer, {index: request}, "immediate", cfg, device, record,
+                                 kinds=(edit_metrics.REWRITE,))
+        measure_requests(model, tokenizer, indexed, "final", cfg, device, record)
+        measure_general(model, tokenizer, suite, "final", cfg, device, record)
+        if save_adapters:
+            export_peft_adapter(method.delta_factors(model), adapters / "final", loaded.name)
+        final_method = method
+
+    result = summarize(record.measurements())
+    deltas = {name: delta.cpu() for name, delta in final_method.delta_weights(model).items()}
+    result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
+    result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
+    steps = [entry["steps"] for entry in log]
+    result.update(selection)
+    result.update({
+        "tasks": [f"{plan.mode} editing, N = {plan.num_edits}, at most {plan.steps_per_edit} steps per "
+                  f"{'edit' if plan.mode != 'batch' else 'batch'} (early stop)"],
+        "edit_mode": plan.mode, "num_edits": plan.num_edits, "steps_per_edit": plan.steps_per_edit,
+        "steps_rule": (f"at most {plan.steps_per_edit} steps per task ("
+                       + ("--steps" if plan.steps_per_edit == cfg.train.steps else
+                          f"protocol default; --steps left at the CLI default {TrainConfig.steps}")
+                       + f"), stop once every target token is the teacher-forced arg-max, checked every "
+                         f"{CHECK_EVERY} step(s); every step sees every request of the task once"),
+        "data_source": plan.data or f"suite {suite.name}",
+        "data_format": suite.definition.get("edit_data", {}).get("format", "suite"),
+        "mean_steps": sum(steps) / len(steps), "learned_share": sum(e["learned"] for e in log) / len(log),
+        "budget": budget["budget"], "rank": budget["rank"], "trainable_params": trainable,
+        "planned_trainable": budget["planned_trainable"], "adapted_modules": budget["modules"], "train": log})
+    return result
+
+
+def _learn_or_fail(model, method, name, requests, tokenizer, cfg, plan, device, data_order, ctx, record,
+                   index) -> dict:
+    try:
+        return learn(model, method, edit_task(name, requests), requests, tokenizer, cfg, plan, device, data_order,
+                     ctx)
+    except NonFiniteLoss as error:
+        record.fail(str(error), task=name, task_index=index, step=error.step)
+        raise

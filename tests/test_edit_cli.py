@@ -1,0 +1,74 @@
+"""`hipbench run --suite edit` end to end on the tiny model: the three modes, --data files, errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hipbench.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "edit"
+TINY = ["--suite", "edit", "--model", "tiny-llama", "--device", "cpu", "--seeds", "1", "--steps", "2", "--limit", "4"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_three_modes_on_a_zsre_file_run_and_get_one_table_each(tmp_path):
+    out, boards = tmp_path / "runs", tmp_path / "lb"
+    data = str(FIXTURES / "zsre.json")
+    for mode in ("single", "batch", "sequential"):
+        result = invoke("run", "--method", "lora", *TINY, "--edit-mode", mode, "--num-edits", "2", "--data", data,
+                        "--out", str(out))
+        assert result.exit_code == 0, result.output
+        assert "Reliability" in result.output and "Locality" in result.output
+    runs = sorted(out.glob("edit/tiny-llama/lora/seed-1-*"))
+    assert len(runs) == 3  # the mode is part of the run's identity
+    modes = set()
+    for run in runs:
+        metrics = json.loads((run / "metrics.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        assert metrics["status"] == "complete" and metrics["num_edits"] == 2
+        assert metrics["steps_per_edit"] == 2 and metrics["data_format"] == "zsre"
+        assert metrics["filter"] == "none" and metrics["filter_candidates"] == 3
+        assert config["suite_definition"]["edit_data"]["format"] == "zsre"
+        assert config["config"]["protocol_options"]["data"] == str(Path(data).resolve())
+        modes.add(metrics["edit_mode"])
+    assert modes == {"single", "batch", "sequential"}
+    result = invoke("leaderboard", str(out), "--out", str(boards))
+    assert result.exit_code == 0, result.output
+    tables = sorted(p.name for p in boards.glob("*.md"))
+    assert len(tables) == 3 and all(name.startswith("edit__tiny-llama__") for name in tables)
+    sequential = next(boards.glob("*edit_mode-sequential*.md")).read_text()
+    for column in ("Reliability", "Efficacy", "Generalization", "Locality", "Portability", "Fact retention"):
+        assert column in sequential
+    assert "sequential editing, N = 2, at most 2 steps per edit" in sequential
+
+
+def test_builtin_suite_on_a_model_that_knows_nothing_fails_naming_the_filter(tmp_path):
+    result = invoke("run", "--method", "lora", *TINY, "--num-edits", "3", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == ("Error: suite edit: only 0 of 4 edit requests pass the filter base_predicts_ground_truth "
+                         "(after --limit 4); --num-edits 3 needs 3")
+
+
+def test_malformed_data_fails_in_one_line_before_anything_is_written(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"src": "q?", "alt": "a"}, {"src": "q?", "alt": ["a"]}]))
+    out = tmp_path / "runs"
+    result = invoke("run", "--method", "lora", *TINY, "--data", str(bad), "--out", str(out))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {bad}: record 1: field 'alt' must be a string, got a JSON list"
+    assert not out.exists()
+
+
+def test_edit_options_are_refused_by_other_suites_and_checked_by_the_edit_suite(tmp_path):
+    result = invoke("run", "--method", "lora", "--suite", "continual", "--model", "tiny-llama", "--edit-mode", "batch",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 1 and "--edit-mode does not apply to suite continual" in result.output
+    result = invoke("run", "--method", "lora", *TINY, "--num-edits", "0", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --num-edits must be a positive integer (got 0)"
