@@ -126,6 +126,8 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
               "train": cfg["train"], "target_modules": cfg["target_modules"], "protocol": protocol}
     if cfg.get("protocol_options"):
         header["protocol_options"] = cfg["protocol_options"]
+    if first.get("steps_rule"):  # a protocol with its own step rule (editing: a cap and an early stop)
+        header["steps_rule"] = first["steps_rule"]
     return header, method_rows(records, protocol)
 
 
@@ -157,8 +159,10 @@ def render_markdown(header: dict, rows: list[dict]) -> str:
         f"# {header['suite']} on {header['model']}" + (f" ({options_slug(options)})" if options else ""),
         "",
         f"- Tasks, in order: {' → '.join(header['tasks'])}",
-        f"- Steps per task: {header['steps_per_task']} (batch {header['train']['batch_size']}, "
-        f"lr {header['train']['lr']}); data: {scope}",
+        (f"- Steps: {header['steps_rule']} (lr {header['train']['lr']}); data: {scope}"
+         if header.get("steps_rule") else
+         f"- Steps per task: {header['steps_per_task']} (batch {header['train']['batch_size']}, "
+         f"lr {header['train']['lr']}); data: {scope}"),
         f"- Budget: {header['budget']} trainable parameters per task "
         f"(targets: {', '.join(header['target_modules'])})",
         f"- Seeds: {', '.join(map(str, seeds))}; cells are mean ± sample std over seeds",

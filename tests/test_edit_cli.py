@@ -45,6 +45,9 @@ def test_three_modes_on_a_zsre_file_run_and_get_one_table_each(tmp_path):
     for column in ("Reliability", "Efficacy", "Generalization", "Locality", "Portability", "Fact retention"):
         assert column in sequential
     assert "sequential editing, N = 2, at most 2 steps per edit" in sequential
+    # the header states the editing step rule, not the continual "steps per task" it does not use
+    assert "- Steps: at most 2 steps per task (--steps), stop once every target token" in sequential
+    assert "Steps per task" not in sequential
 
 
 def test_builtin_suite_on_a_model_that_knows_nothing_fails_naming_the_filter(tmp_path):
