@@ -24,28 +24,13 @@ def _batches(items: list, size: int, desc: str):
         yield items[start:start + size]
 
 
-@torch.no_grad()
 def continuation_scores(model: nn.Module, tokenizer, pairs: list[tuple[str, str]], device: torch.device,
                         batch_size: int = 32, max_length: int = 256,
                         desc: str = "score") -> list[tuple[float, bool]]:
     """For each (prompt, continuation): summed log-probability of the continuation tokens, and
     whether every continuation token is the arg-max under teacher forcing."""
-    encoded = [encode(tokenizer, Example(p, c), max_length, terminate=False) for p, c in pairs]
-    order = sorted(range(len(encoded)), key=lambda i: -sum(map(len, encoded[i])))
-    results: list[tuple[float, bool]] = [(0.0, False)] * len(encoded)
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    for chunk in _batches(order, batch_size, desc):
-        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in chunk], tokenizer.pad_token_id).items()}
-        with autocast:
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        targets = batch["labels"][:, 1:]
-        scored = targets != -100
-        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        hits = (logprobs.argmax(-1) == targets) | ~scored
-        for row, index in enumerate(chunk):
-            results[index] = (float(picked[row][scored[row]].sum()), bool(hits[row].all()))
-    return results
+    return [(float(sum(s.logprobs)), s.predicted == s.target)
+            for s in teacher_forced(model, tokenizer, pairs, device, batch_size, max_length, desc)]
 
 
 class TeacherForced(NamedTuple):

@@ -62,3 +62,13 @@ def attach_method(tiny, method, rank: int, preservation: GeneralSet):
     ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), preservation)
     method.attach(model, find_targets(model, DEFAULT_TARGETS), rank, ctx)
     return model, pretrained, ctx
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """The tiny model's ops are too small for a second thread to help; on a busy machine its
+    spin-waiting makes them ~50x slower. Modules opt in with `pytestmark`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

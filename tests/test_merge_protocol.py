@@ -23,14 +23,7 @@ from hipbench.train import TrainConfig
 from conftest import make_suite
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny model's ops are too small for a second thread to help; on a busy machine its
-    spin-waiting makes them ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def three_task_suite():

@@ -13,14 +13,7 @@ from hipbench.protocols.merge import InPlaceMerge
 
 from conftest import attach_method
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny model's ops are too small for a second thread to help; on a busy machine its
-    spin-waiting makes them ~50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Three 1x5 task updates; with density 0.4 TIES keeps the 2 largest magnitudes of each:
