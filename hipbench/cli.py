@@ -42,6 +42,19 @@ def _int_list(text: str, option: str) -> list[int]:
         raise click.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=option)
 
 
+def _check_names(methods: list[str], suite: str, tasks_from: str | None) -> None:
+    """Fail on an unknown method or suite before anything loads, naming the option that gave it
+    (the registry's message alone cannot tell --suite from --tasks-from)."""
+    checks = [("--method", registry.METHODS, name) for name in methods] + [("--suite", registry.SUITES, suite)]
+    if tasks_from is not None:
+        checks.append(("--tasks-from", registry.SUITES, tasks_from))
+    for option, group, name in checks:
+        try:
+            registry.load(group, name)
+        except registry.UnknownNameError as error:
+            raise registry.UnknownNameError(f"{option}: {error}") from None
+
+
 @click.group()
 @click.version_option(package_name="hipbench")
 def main() -> None:
@@ -73,12 +86,18 @@ def main() -> None:
 @click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each.")
 @click.option("--merge-rule", default=None, help="Merging suites: sum (task arithmetic) or ties.")
 @click.option("--merge-instances", type=int, default=None, help="Merging suites: instances per merge size t.")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Run Python code shipped in the model's repository (off by default: it runs unreviewed code; "
+                   "recorded in the run's config).")
 @_fail_cleanly
 def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir, options, out,
-        save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule, merge_instances) -> None:
+        save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule, merge_instances,
+        trust_remote_code) -> None:
     """Run each method on the suite for each seed; one run record per (method, seed)."""
     from hipbench.runner import sweep
 
+    method_names = [m.strip() for m in methods.split(",") if m.strip()]
+    _check_names(method_names, suite, tasks_from)
     option_strings = {}
     for pair in options:
         if "=" not in pair:
@@ -94,10 +113,11 @@ def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, devi
              "merge_rule": merge_rule, "merge_instances": merge_instances}
     protocol_options = {key: value for key, value in given.items() if value is not None}
     train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr)
-    configs = [RunConfig(method=m.strip(), suite=suite, model=model, seed=seed, budget=budget,
+    configs = [RunConfig(method=m, suite=suite, model=model, seed=seed, budget=budget,
                          method_options=dict(sorted(option_strings.items())), data_dir=data_dir, limit=limit,
-                         train=train, device=resolve_device(device), protocol_options=protocol_options)
-               for m in methods.split(",") if m.strip() for seed in _int_list(seeds, "--seeds")]
+                         train=train, device=resolve_device(device), protocol_options=protocol_options,
+                         trust_remote_code=trust_remote_code)
+               for m in method_names for seed in _int_list(seeds, "--seeds")]
     if not configs:
         raise click.BadParameter("no method or seed given", param_hint="--method/--seeds")
     outcomes = sweep(configs, Path(out), option_strings, save_adapters)

@@ -38,6 +38,7 @@ class RunConfig:
     eval_batch_size: int = 32
     device: str = "cpu"
     protocol_options: dict = field(default_factory=dict)  # e.g. edit_mode, num_edits, merge_rule
+    trust_remote_code: bool = False  # --trust-remote-code: run the model repository's own Python code
 
     def validate(self) -> None:
         if self.train.steps < 1:
@@ -60,6 +61,8 @@ class RunConfig:
         identity = {**self.to_dict(), "resolved_options": resolved_options or {}}
         if not identity["protocol_options"]:  # runs recorded before protocols had options keep their hash
             del identity["protocol_options"]
+        if not identity["trust_remote_code"]:  # off is the default: records made before the flag keep their hash
+            del identity["trust_remote_code"]
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

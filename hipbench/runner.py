@@ -108,7 +108,7 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
         make_method(cfg.method, option_strings)
         cfg.validate()
     log(f"loading model {first.model}")
-    loaded = load_model(first.model)
+    loaded = load_model(first.model, trust_remote_code=first.trust_remote_code)
     for cfg in {c.method: c for c in configs}.values():  # budgets are solved before any record is written
         plan = plan_budget(loaded.model, make_method(cfg.method, option_strings), cfg)
         log(f"{cfg.method}: budget {plan['budget']} trainable parameters"
