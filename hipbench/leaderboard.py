@@ -13,6 +13,7 @@ import math
 import os
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -145,8 +146,16 @@ def to_frame(rows: list[dict], numeric: bool, protocol: str = "continual") -> pd
             else:
                 line[title] = _fmt(cell["mean"], cell["std"], cell["n"])
         line["Hardware"] = "; ".join(row["hardware"])
+        if not numeric:
+            line["Runs"] = run_links(row)
         table.append(line)
     return pd.DataFrame(table)
+
+
+def run_links(row: dict) -> str:
+    """`[42](runs/.../seed-42-...) [100](...)`: each seed's record, relative to the table file, so
+    a reader can check every number against the run that produced it (the CSV keeps numbers only)."""
+    return " ".join(f"[{seed}]({quote(path)})" for seed, path in zip(row["seeds"], row["runs"]))
 
 
 def render_markdown(header: dict, rows: list[dict]) -> str:
