@@ -152,12 +152,13 @@ def list_(what: str) -> None:
 @click.argument("runs_dir", default="runs", type=click.Path(file_okay=False))
 @click.option("--suite", default=None, help="Only this suite.")
 @click.option("--out", default="leaderboards", show_default=True, type=click.Path(file_okay=False))
+@click.option("--plots", is_flag=True, help="Also write figures (PNG) per table and OUT/index.html with all of them.")
 @_fail_cleanly
-def leaderboard(runs_dir, suite, out) -> None:
+def leaderboard(runs_dir, suite, out, plots) -> None:
     """Build tables (markdown, CSV, JSON) from the complete run records under RUNS_DIR."""
     if not Path(runs_dir).is_dir():
         raise FileNotFoundError(f"runs directory {runs_dir} does not exist")
-    written, incomplete = write_leaderboards(Path(runs_dir), Path(out), suite)
+    written, incomplete = write_leaderboards(Path(runs_dir), Path(out), suite, plots=plots)
     for path in written:
         click.echo(str(path))
     if incomplete:

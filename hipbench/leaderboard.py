@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from hipbench.metrics import mean_std
@@ -92,15 +93,23 @@ def _fmt(mean: float, std: float, n: int) -> str:
     return f"{number(mean)} ± {number(std)}" if n > 1 else number(mean)
 
 
+def method_label(cfg: dict) -> str:
+    """`method [k=v,...]`: the row a run belongs to (method options make a separate row)."""
+    options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
+    return cfg["method"] + (f" [{options}]" if options else "")
+
+
+def by_method(records: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        groups[method_label(record["config"]["config"])].append(record)
+    return groups
+
+
 def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
     """One row per (method, method options): mean, std and n over seeds for every metric."""
-    by_method: dict[str, list[dict]] = defaultdict(list)
-    for record in records:
-        cfg = record["config"]["config"]
-        options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
-        by_method[cfg["method"] + (f" [{options}]" if options else "")].append(record)
     rows = []
-    for label, group in sorted(by_method.items()):
+    for label, group in sorted(by_method(records).items()):
         group.sort(key=lambda r: r["config"]["config"]["seed"])
         metrics = [r["metrics"] for r in group]
         row = {"method": label, "seeds": [r["config"]["config"]["seed"] for r in group],
@@ -185,8 +194,40 @@ def render_markdown(header: dict, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) -> tuple[list[Path], int]:
-    """Write `<suite>__<model>.{md,csv,json}` per (suite, model); returns files and #incomplete."""
+def mean_accuracy_matrices(records: list[dict]) -> dict[str, np.ndarray]:
+    """R per method, averaged over seeds, from `accuracy_matrix` of each run's metrics.json (the
+    runner computes it from the accuracy rows of measurements.jsonl; rows: base, then after task i)."""
+    return {label: np.mean([np.asarray(r["metrics"]["accuracy_matrix"], dtype=float) for r in group], axis=0)
+            for label, group in by_method(records).items()}
+
+
+def _png(stem: Path, name: str) -> Path:
+    return stem.with_name(f"{stem.name}__{name}.png")  # not with_suffix: see write_leaderboards
+
+
+def write_continual_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
+    """The continual suite's figures next to its table, all from the same records as the table."""
+    from hipbench import plots
+
+    title = f"{header['suite']} on {Path(header['model']).name}"
+    matrices = mean_accuracy_matrices(records)
+    return [plots.plot_accuracy_matrices(matrices, header["tasks"], _png(stem, "accuracy_matrix"),
+                                         f"{title}: accuracy matrix R (mean over seeds)"),
+            plots.plot_forgetting_curves(matrices, header["tasks"], _png(stem, "forgetting"),
+                                         f"{title}: accuracy per task across the stream"),
+            plots.plot_aa_vs_general(rows, _png(stem, "aa_vs_general"),
+                                     f"{title}: AA against general-capability loss"),
+            plots.plot_spectral(rows, _png(stem, "spectral"), f"{title}: spectral footprint")]
+
+
+# Figures per protocol, written with --plots (merging writes its MergeFail plot in write_extras).
+PLOTTERS = {"continual": write_continual_plots}
+
+
+def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
+                       plots: bool = False) -> tuple[list[Path], int]:
+    """Write `<suite>__<model>.{md,csv,json}` per (suite, model); returns files and #incomplete.
+    With `plots`, also the protocol's figures and one HTML report (`index.html`) of all tables."""
     records, incomplete = collect(runs_dir)
     if suite is not None:
         records = [r for r in records if r["config"]["config"]["suite"] == suite]
@@ -194,7 +235,7 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) 
         raise LeaderboardError(f"no complete run records under {runs_dir}"
                                + (f" for suite {suite}" if suite else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, tables = [], []
     for (suite_name, model, options), group in sorted(_group(records).items()):
         header, rows = build_table(group)
         for row in rows:
@@ -207,8 +248,15 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None) 
         paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")
         written.extend(paths.values())
         extras = getattr(protocol_module(header["protocol"]), "write_extras", None)
-        if extras is not None:  # protocol-specific plots and sections (merging: MergeFail against t)
-            written.extend(extras(group, stem))
+        figures = list(extras(group, stem)) if extras is not None else []  # merging: MergeFail against t
+        if plots and header["protocol"] in PLOTTERS:
+            figures.extend(PLOTTERS[header["protocol"]](group, header, rows, stem))
+        written.extend(figures)
+        tables.append({"header": header, "rows": rows, "files": paths, "figures": figures})
+    if plots:
+        from hipbench.report import write_report
+
+        written.append(write_report(tables, out_dir))
     return written, len(incomplete)
 
 

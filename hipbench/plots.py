@@ -1,6 +1,8 @@
-"""Plots drawn from leaderboard rows (never from anything typed by hand).
+"""Plots drawn from leaderboard rows and run records (never from anything typed by hand).
 
-Matplotlib runs on the Agg backend, so plots are written on machines without a display.
+Matplotlib runs on the Agg backend, so plots are written on machines without a display. Every
+figure has a fixed size and dpi and is saved without the "Software" PNG text, so two builds from
+the same records give the same bytes and a regenerated leaderboard shows no spurious diff.
 """
 from __future__ import annotations
 
@@ -12,6 +14,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 120
+# PNG text chunks that name the matplotlib version would make the bytes depend on the install.
+PNG_METADATA = {"Software": None}
+
+
+def save(fig, path: Path) -> Path:
+    """Write `fig` as a reproducible PNG (fixed dpi, no version text) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+    plt.close(fig)
+    return path
+
+
+def _or_zero(value: float) -> float:
+    """An error bar of 0 where a std is unknown (one seed, missing metric) instead of none at all."""
+    return 0.0 if value is None or math.isnan(value) else value
 
 
 def plot_mergefail(rows: list[dict], path: Path, title: str = "") -> Path:
@@ -45,8 +66,118 @@ def plot_mergefail(rows: list[dict], path: Path, title: str = "") -> Path:
     if title:
         ax.set_title(title, fontsize="medium")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)
+
+
+def _stage_labels(tasks: list[str]) -> list[str]:
+    """Row labels of R: the base model (row 0), then "after i: task" for each step of the stream."""
+    return ["base"] + [f"after {i}: {task}" for i, task in enumerate(tasks, start=1)]
+
+
+def plot_accuracy_matrices(matrices: dict[str, np.ndarray], tasks: list[str], path: Path,
+                           title: str = "") -> Path:
+    """R per method as a heat map with the value in every cell (rows: after task i, base row 0
+    first; columns: task j). `matrices` maps a method to its (T+1) x T matrix, already averaged
+    over seeds. One panel per method on a shared 0..1 scale, so colours compare across methods."""
+    if not matrices:
+        raise ValueError("nothing to plot: no accuracy matrices")
+    columns = min(3, len(matrices))
+    lines = math.ceil(len(matrices) / columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(4.0 * columns + 2.0, 3.8 * lines), squeeze=False,
+                             layout="constrained")
+    for index, (ax, (method, matrix)) in enumerate(zip(axes.flat, sorted(matrices.items()))):
+        image = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize="x-small",
+                    color="black" if value > 0.6 else "white")
+        ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right", fontsize="x-small")
+        # stage names on the first column only: they would run into the panel on their left
+        ax.set_yticks(range(len(tasks) + 1), _stage_labels(tasks) if index % columns == 0 else [],
+                      fontsize="x-small")
+        ax.set_title(method, fontsize="small")
+    for ax in list(axes.flat)[len(matrices):]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="accuracy")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return save(fig, path)
+
+
+def plot_forgetting_curves(matrices: dict[str, np.ndarray], tasks: list[str], path: Path,
+                           title: str = "") -> Path:
+    """Accuracy on each task j across the stream (x: after task i, 0 = base), one line per method
+    and one panel per task; the first panel is the classic forgetting curve of task 1, the others
+    show whether later tasks are forgotten the same way. `matrices` as in plot_accuracy_matrices."""
+    if not matrices:
+        raise ValueError("nothing to plot: no accuracy matrices")
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.4), squeeze=False, sharey=True)
+    stages = list(range(len(tasks) + 1))
+    for j, (ax, task) in enumerate(zip(axes.flat, tasks)):
+        for method, matrix in sorted(matrices.items()):
+            ax.plot(stages, matrix[:, j], marker="o", markersize=3, label=method)
+        ax.axvline(j + 1, color="grey", linestyle=":", linewidth=1)  # the step that trains task j
+        ax.set_xticks(stages)
+        ax.set_xlabel("after task i (0 = base)", fontsize="small")
+        ax.set_title(f"task {j + 1}: {task}", fontsize="small")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel("accuracy (mean over seeds)")
+    axes.flat[-1].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _cell(row: dict, key: str) -> tuple[float, float]:
+    """(mean, std) of one leaderboard cell, std 0 where unknown."""
+    cell = row.get(key, {})
+    return cell.get("mean", math.nan), _or_zero(cell.get("std", math.nan))
+
+
+def plot_aa_vs_general(rows: list[dict], path: Path, title: str = "") -> Path:
+    """AA against general-capability loss, one point per method with seed-std error bars on both
+    axes: left fact retention (higher is better), right NLL Δ (lower is better). A method that
+    learns the stream by breaking the base model shows up far from the others here, not in AA."""
+    if not rows:
+        raise ValueError("nothing to plot: no leaderboard rows")
+    panels = (("fact_retention", "fact retention (share of probe facts kept)"),
+              ("nll_delta", "NLL Δ on general text (nats)"))
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), sharey=True)
+    for ax, (key, label) in zip(axes, panels):
+        for row in sorted(rows, key=lambda r: r["method"]):
+            x, xerr = _cell(row, key)
+            y, yerr = _cell(row, "aa")
+            ax.errorbar([x], [y], xerr=[xerr], yerr=[yerr], marker="o", capsize=3, label=row["method"])
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("AA (average final accuracy)")
+    axes[-1].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_spectral(rows: list[dict], path: Path, title: str = "") -> Path:
+    """Principal energy and subspace drift (left U, right V) per method as bars with seed std:
+    how much of the update lands in, and how far it rotates, the pretrained top-k subspaces."""
+    if not rows:
+        raise ValueError("nothing to plot: no leaderboard rows")
+    panels = (("principal_energy", "principal energy"), ("drift_left", "drift U (sin²)"),
+              ("drift_right", "drift V (sin²)"))
+    ordered = sorted(rows, key=lambda r: r["method"])
+    names = [row["method"] for row in ordered]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    for ax, (key, label) in zip(axes, panels):
+        cells = [_cell(row, key) for row in ordered]
+        ax.bar(range(len(names)), [np.nan_to_num(m) for m, _ in cells], yerr=[s for _, s in cells],
+               capsize=3, color=[f"C{i}" for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
+        ax.set_title(label, fontsize="small")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return save(fig, path)
