@@ -110,3 +110,37 @@ def test_two_builds_from_the_same_records_are_byte_identical(built, tmp_path):
     assert {Path(n).suffix for n in names} == {".md", ".csv", ".json", ".png", ".html"}
     for name in names:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
+
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
+                 if p and Path(p).is_file()), None)
+# After load, record which images failed to decode and log a marker (proves console capture works).
+PROBE = ('<script>window.addEventListener("load", () => {const bad = [...document.images].filter(i => '
+         '!(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute("src")); document.body.setAttribute('
+         '"data-probe", JSON.stringify({images: document.images.length, tables: '
+         'document.querySelectorAll("table").length, broken: bad})); console.info("probe-done");});</script>')
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install -y chromium)")
+def test_report_renders_in_headless_chromium_with_every_image_loaded(built):
+    import html
+    import json
+    import subprocess
+
+    _, out, _ = built
+    probe = out / "probe.html"  # a copy beside the report, so relative image paths are the same
+    probe.write_text((out / "index.html").read_text().replace("</body>", PROBE + "</body>"))
+    try:
+        done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                               "--v=0", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        probe.unlink()
+    found = re.search(r'data-probe="([^"]*)"', done.stdout)
+    assert found, done.stderr[-2000:]
+    result = json.loads(html.unescape(found.group(1)))
+    assert result["broken"] == [] and result["images"] == len(list(out.glob("*.png")))
+    assert result["tables"] == len(list(out.glob("*.json")))
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    assert any("probe-done" in line for line in console), done.stderr[-2000:]
+    assert [line for line in console if "probe-done" not in line] == []
