@@ -75,6 +75,20 @@ class Method:
     def end_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         pass
 
+    # --- resuming at a task boundary ----------------------------------------------------
+    # The protocol checkpoints every tensor of the model that is not an unchanged pretrained
+    # weight (adapters, buffers, PiSSA's residual W) by itself; these two hooks carry what lives
+    # outside the model. The state must be plain dicts/lists of tensors and primitives: it is
+    # read back with `torch.load(weights_only=True)`, never unpickled as objects.
+    def state_dict(self, model: nn.Module) -> dict:
+        """The method's Python-side state at a task boundary (counters, anchors, frozen parts
+        kept outside the model). Default: none."""
+        return {}
+
+    def load_state_dict(self, model: nn.Module, state: dict) -> None:
+        """Restore `state_dict`'s output on a freshly attached model, before the model's tensors
+        are loaded, so a method whose modules grow per task (O-LoRA) can rebuild their shape."""
+
     # --- results ------------------------------------------------------------------------
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Low-rank factors `(B, A)` with `ΔW = B @ A` per adapted module, relative to the

@@ -4,6 +4,11 @@ A run record is `config.json` (fully resolved config, versions, hardware, config
 `measurements.jsonl` (one line per evaluation, appended and flushed as it happens) and
 `metrics.json` (final metrics and a status). `metrics.json` says "incomplete" from the moment a
 run starts until it finishes, so a crash can never leave a record that looks complete.
+
+A protocol that can resume (the continual one) also keeps `checkpoint.pt`: the state at the last
+finished task boundary, replaced atomically at each boundary and removed when the run finishes
+(a complete record is never resumed, so a kept checkpoint would only cost disk: for an 8B model's
+adapters and LaLoRA's curvature it is hundreds of megabytes per run).
 """
 from __future__ import annotations
 
@@ -11,26 +16,53 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Callable
 
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def _write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
     """Write to a temporary file in the same directory, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, allow_nan=True)
-            fh.write("\n")
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    _write_atomic(path, lambda fh: fh.write(json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n"))
+
+
+def write_rows_atomic(path: Path, rows: list[dict]) -> None:
+    _write_atomic(path, lambda fh: fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+
+
+def write_torch_atomic(path: Path, data: dict) -> None:
+    """`torch.save` of plain dicts/lists of tensors and primitives, read back with `weights_only=True`
+    (no pickled objects, so loading a checkpoint cannot run code)."""
+    import torch
+
+    _write_atomic(path, lambda fh: torch.save(data, fh), mode="wb")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Measurement rows up to the first unreadable line: a kill can cut the last append short."""
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
 
 
 def read_json(path: Path) -> Any:
@@ -56,6 +88,14 @@ class RunRecord:
     def measurements_path(self) -> Path:
         return self.dir / "measurements.jsonl"
 
+    @property
+    def previous_measurements_path(self) -> Path:
+        return self.dir / "measurements.previous.jsonl"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
     def status(self) -> str | None:
         if not self.metrics_path.is_file():
             return None
@@ -65,12 +105,47 @@ class RunRecord:
             return INCOMPLETE
 
     def start(self, config: dict) -> None:
-        """Begin (or restart) the run: earlier measurements of an incomplete run are kept aside."""
+        """Begin (or restart) the run: earlier measurements of an incomplete run are kept aside, and
+        a checkpoint of theirs is dropped (a restart must not resume from it later)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.measurements_path.exists():
-            os.replace(self.measurements_path, self.dir / "measurements.previous.jsonl")
+            os.replace(self.measurements_path, self.previous_measurements_path)
+        self.checkpoint_path.unlink(missing_ok=True)
         write_json_atomic(self.config_path, config)
         write_json_atomic(self.metrics_path, {"status": INCOMPLETE, "reason": "running"})
+
+    def resume(self, config: dict, after_task: int) -> None:
+        """Continue an interrupted run from its checkpoint at task boundary `after_task`.
+
+        Rows up to and including that boundary are kept; the interrupted run's full file goes
+        aside to measurements.previous.jsonl, as `start` does, so nothing measured is lost. Both
+        files are replaced atomically, the kept rows last: a kill in between leaves the original
+        file in place and the next resume does the same again. config.json keeps the original
+        run's config (its hash names this directory) and gains one `resumed` entry per resume,
+        with the environment that resumed it."""
+        rows = read_rows(self.measurements_path)
+        write_rows_atomic(self.previous_measurements_path, rows)
+        write_rows_atomic(self.measurements_path, [row for row in rows if row["after_task"] <= after_task])
+        original = read_json(self.config_path)
+        original.setdefault("resumed", []).append(
+            {"after_task": after_task, "started": config.get("started"), "environment": config.get("environment")})
+        write_json_atomic(self.config_path, original)
+        write_json_atomic(self.metrics_path, {"status": INCOMPLETE, "reason": "running"})
+
+    def save_checkpoint(self, state: dict) -> None:
+        write_torch_atomic(self.checkpoint_path, state)
+
+    def load_checkpoint(self) -> dict | None:
+        """The last task-boundary checkpoint, or None when there is none or it cannot be read
+        safely (then the run starts again from scratch, as before checkpoints existed)."""
+        import torch
+
+        if not self.checkpoint_path.is_file() or not self.config_path.is_file():
+            return None
+        try:
+            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception:
+            return None
 
     def append(self, row: dict) -> None:
         with open(self.measurements_path, "a") as fh:
@@ -86,6 +161,7 @@ class RunRecord:
 
     def finish(self, metrics: dict) -> None:
         write_json_atomic(self.metrics_path, {**metrics, "status": COMPLETE})
+        self.checkpoint_path.unlink(missing_ok=True)  # a complete record is skipped, never resumed
 
     def fail(self, reason: str, **details: Any) -> None:
         write_json_atomic(self.metrics_path, {"status": INCOMPLETE, "reason": reason, **details})

@@ -2,6 +2,8 @@
 
 A run's directory is `OUT/<suite>/<model>/<method>/seed-<s>-<config hash>`, so runs with
 different settings never overwrite each other, and a run whose complete record exists is skipped.
+An incomplete one resumes from its last task-boundary checkpoint where its protocol keeps them
+(`read_checkpoint` in the protocol module: the continual protocol), and starts over otherwise.
 """
 from __future__ import annotations
 
@@ -73,9 +75,15 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
               "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
               "protocol": protocol, "save_adapters": save_adapters,
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    record.start(config)
+    module = protocol_module(protocol)
+    checkpoint = module.read_checkpoint(record, suite) if hasattr(module, "read_checkpoint") else None
+    if checkpoint is None:
+        record.start(config)
+    else:
+        record.resume(config, checkpoint["task"])
+    resume = {} if checkpoint is None else {"resume": checkpoint}  # protocols without resume keep their signature
     try:
-        metrics = protocol_module(protocol).run(loaded, method, suite, cfg, record, save_adapters)
+        metrics = module.run(loaded, method, suite, cfg, record, save_adapters, **resume)
     except NonFiniteLoss:
         return RunOutcome(cfg.method, cfg.seed, directory, "failed")
     except BaseException as error:

@@ -179,6 +179,17 @@ class LaLoRA(Method):
                           for key, v in sums.items()}
         self.anchor = {f"{n}.{k}": p.detach().float().clone() for (n, k), p in zip(keys, params)}
 
+    def state_dict(self, model: nn.Module) -> dict:
+        return {"anchor": self.anchor, "curvature": {key: list(terms) for key, terms in self.curvature.items()},
+                "sampler": None if self.sampler is None else self.sampler.get_state()}
+
+    def load_state_dict(self, model: nn.Module, state: dict) -> None:
+        device = next(iter(adapted_layers(model, LoRALinear).values())).lora_A.device
+        self.anchor = {key: value.to(device) for key, value in state["anchor"].items()}
+        self.curvature = {key: tuple(t.to(device) for t in terms) for key, terms in state["curvature"].items()}
+        if self.sampler is not None:
+            self.sampler.set_state(state["sampler"])
+
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         if not self.anchor:
             return None

@@ -125,6 +125,18 @@ class OLoRA(Method):
     def end_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         self._task_done = True
 
+    def state_dict(self, model: nn.Module) -> dict:
+        tasks = len(next(iter(adapted_layers(model, OLoRALinear).values())).lora_A)
+        return {"adapters": tasks, "frozen_params": self.frozen_params, "task_done": self._task_done}
+
+    def load_state_dict(self, model: nn.Module, state: dict) -> None:
+        """Grow every layer back to the checkpoint's adapter count (values are loaded after this,
+        so the throwaway generator leaves the run's own generator untouched)."""
+        for layer in adapted_layers(model, OLoRALinear).values():
+            while len(layer.lora_A) < state["adapters"]:
+                layer.add_adapter(self.rank, torch.Generator())
+        self.frozen_params, self._task_done = state["frozen_params"], state["task_done"]
+
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         layers = adapted_layers(model, OLoRALinear).values()
         loss = self.options.lambda_1 * sum(layer.orthogonality() for layer in layers)

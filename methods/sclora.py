@@ -153,6 +153,12 @@ class SCLoRA(Method):
             layer.initialise(balanced_subspace(cov_plus[name], cov_minus[name], self.options.beta, rank))
         self.initialised = True
 
+    def state_dict(self, model: nn.Module) -> dict:
+        return {"initialised": self.initialised}
+
+    def load_state_dict(self, model: nn.Module, state: dict) -> None:
+        self.initialised = state["initialised"]
+
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         return {name: delta_from_start(layer.lora_B, layer.lora_A, layer.B0, layer.A0, layer.scaling)
                 for name, layer in adapted_layers(model, SCLoRALinear).items()}

@@ -4,6 +4,11 @@ each one, and measure general capability at every task boundary.
 Row 0 of the accuracy matrix is the base model before the adapter is attached. Every method of
 a seed sees the same data order and the same schedule: the data order has a generator of its own,
 so however many random numbers a method draws for its initialisations, the batches do not change.
+
+An interrupted run resumes at its last finished task boundary (`checkpoint`, `read_checkpoint`):
+the runner finds the checkpoint, the record keeps the measurements up to that boundary, and `run`
+rebuilds the model and method as usual, restores the state and trains the remaining tasks; on the
+CPU the final metrics equal an uninterrupted run's except for wall-clock fields.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from hipbench.train import NonFiniteLoss, train_task
 
 DIAGNOSTIC_K = 32  # top-k singular subspace for the spectral diagnostics (PROTOCOLS.md section 4)
 
+CHECKPOINT_VERSION = 1
 OPTIONS: frozenset[str] = frozenset()  # protocol options (`hipbench run --edit-mode` etc.) it accepts
 LEADERBOARD_COLUMNS = [
     ("aa", "AA"),
@@ -90,9 +96,66 @@ def summarize(rows: list[dict], task_names: list[str]) -> dict:
     return result
 
 
+def origins(model: nn.Module) -> dict[int, str]:
+    """Pretrained module identities and names, taken before `attach`: a module keeps its identity
+    when a method wraps it (and through `.to(device)`), so its tensors can be found again."""
+    return {id(module): name for name, module in model.named_modules()}
+
+
+def adapter_state(model: nn.Module, origin: dict[int, str], pretrained: dict[str, torch.Tensor]) -> dict:
+    """Every tensor of the model's state that is not an unchanged pretrained weight: the adapters,
+    their buffers (HiP-LoRA's bases, PiSSA's A0/B0) and pretrained weights a method rewrote
+    (PiSSA's and SC-LoRA's residual W). Unchanged weights are reloaded from the model instead."""
+    state = model.state_dict()
+    for name, module in model.named_modules():
+        source = origin.get(id(module))
+        if source is None:
+            continue
+        for local, _ in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+            key, reference = f"{name}.{local}".lstrip("."), pretrained.get(f"{source}.{local}".lstrip("."))
+            if key in state and reference is not None and torch.equal(state[key], reference.to(state[key].device)):
+                del state[key]
+    return {key: value.detach().cpu().clone() for key, value in state.items()}
+
+
+def checkpoint(record: RunRecord, model: nn.Module, method: Method, suite: Suite, finished: int,
+               adapters: dict, generators: dict[str, torch.Generator], train_log: list[dict]) -> None:
+    """Write the state after task `finished` (after its evaluation rows). No optimizer state: the
+    shared loop makes a fresh AdamW for every task (train.py), so none crosses a task boundary."""
+    rng = {name: gen.get_state() for name, gen in generators.items()}
+    rng["torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    record.save_checkpoint({"version": CHECKPOINT_VERSION, "task": finished, "tasks": [t.name for t in suite.tasks],
+                            "adapter": adapters, "method": method.state_dict(model), "rng": rng,
+                            "train_log": train_log})
+
+
+def read_checkpoint(record: RunRecord, suite: Suite) -> dict | None:
+    """The record's checkpoint if this suite's run can resume from it (same task list and format)."""
+    state = record.load_checkpoint()
+    if state is None or state.get("version") != CHECKPOINT_VERSION:
+        return None
+    return state if state.get("tasks") == [t.name for t in suite.tasks] else None
+
+
+def restore(model: nn.Module, method: Method, state: dict, generators: dict[str, torch.Generator]) -> None:
+    """Put a freshly attached model, the method and the generators back at the checkpoint."""
+    method.load_state_dict(model, state["method"])
+    unexpected = model.load_state_dict(state["adapter"], strict=False).unexpected_keys
+    if unexpected:
+        raise RuntimeError(f"checkpoint holds tensors the attached model lacks: {', '.join(unexpected[:5])}")
+    for name, gen in generators.items():
+        gen.set_state(state["rng"][name])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+
 def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
-                  save_adapters: bool = False) -> dict:
-    """Run one (method, seed) over the suite; returns the metrics written to metrics.json."""
+        save_adapters: bool = False, resume: dict | None = None) -> dict:
+    """Run one (method, seed) over the suite; returns the metrics written to metrics.json.
+    With `resume` (a checkpoint from `read_checkpoint`), tasks up to its boundary are not run again."""
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
@@ -103,18 +166,24 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     plan = plan_budget(model, method, cfg)
     model.to(device)
     tokenizer = loaded.tokenizer
-    evaluate(model, tokenizer, suite, 0, cfg, device, record)
+    if resume is None:
+        evaluate(model, tokenizer, suite, 0, cfg, device, record)
 
     svd = SVDCache(device=device)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     model.to("cpu")
+    origin, pretrained = origins(model), loaded.model.state_dict()
     method.attach(model, plan["targets"], plan["rank"], ctx)
     model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    train_log = []
-    stream = tqdm(suite.tasks, desc=f"{method.name} seed {cfg.seed}", dynamic_ncols=True)
-    for index, task in enumerate(stream, start=1):
+    generators = {"init": generator, "data_order": data_order}
+    done, train_log = 0, []
+    if resume is not None:
+        restore(model, method, resume, generators)
+        done, train_log = resume["task"], list(resume["train_log"])
+    stream = tqdm(suite.tasks[done:], desc=f"{method.name} seed {cfg.seed}", dynamic_ncols=True)
+    for index, task in enumerate(stream, start=done + 1):
         method.begin_task(model, task, ctx)
         task_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         try:
@@ -133,6 +202,8 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         if save_adapters:
             export_peft_adapter(method.delta_factors(model), record.dir / "adapters" / f"{index:02d}-{task.name}",
                                 loaded.name)
+        checkpoint(record, model, method, suite, index, adapter_state(model, origin, pretrained), generators,
+                   train_log)
 
     result = summarize(record.measurements(), [t.name for t in suite.tasks])
     deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
