@@ -201,8 +201,14 @@ def mean_accuracy_matrices(records: list[dict]) -> dict[str, np.ndarray]:
             for label, group in by_method(records).items()}
 
 
+def table_file(stem: Path, suffix: str) -> Path:
+    """`<stem><suffix>`, a file beside a table. Not `with_suffix`: a stem holds the model's file
+    name and a --data path, whose dots `with_suffix` would take for the table's extension."""
+    return stem.with_name(stem.name + suffix)
+
+
 def _png(stem: Path, name: str) -> Path:
-    return stem.with_name(f"{stem.name}__{name}.png")  # not with_suffix: see write_leaderboards
+    return table_file(stem, f"__{name}.png")
 
 
 def write_continual_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
@@ -241,8 +247,7 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
-        # not with_suffix: a stem holding a --data path has dots of its own
-        paths = {ext: stem.with_name(f"{stem.name}.{ext}") for ext in ("md", "csv", "json")}
+        paths = {ext: table_file(stem, f".{ext}") for ext in ("md", "csv", "json")}
         paths["md"].write_text(render_markdown(header, rows))
         to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
         paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")

@@ -1,6 +1,7 @@
 """MergeFail, retention, instance drawing and bootstrap CIs on hand-made numbers."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from hipbench.mergefail import (bootstrap_ci, draw_instances, instance_failed, mergefail, paired_difference,
                                 retention, summarize_size)
 from hipbench.plots import plot_mergefail
-from hipbench.protocols.merge import pooled_mergefail
+from hipbench.protocols.merge import pooled_mergefail, write_extras
 
 
 def test_all_distinct_subsets_are_used_once_when_fewer_exist_than_asked():
@@ -112,6 +113,21 @@ def test_pooled_mergefail_pools_seeds_and_pairs_each_method_with_lora():
     assert hip["diff"] == pytest.approx(1 / 6 - 3 / 6) and hip["diff_n"] == 6
     assert hip["diff_lo"] <= hip["diff"] <= hip["diff_hi"] <= 0.0  # hiplora never fails where lora holds
     assert rows[("hiplora", 3)]["diff"] == pytest.approx(-0.5)
+
+
+def test_extras_land_beside_a_table_whose_model_file_name_has_dots(tmp_path):
+    records = [_record("lora", 1, [True, False, False], [True]), _record("hiplora", 1, [False, False, True], [True])]
+    for record in records:
+        record["config"]["config"].update(suite="merge", model="/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    stem = tmp_path / "merge__SmolLM2-135M-Instruct.Q4_1.gguf__merge_rule-sum"
+    table, data = tmp_path / f"{stem.name}.md", tmp_path / f"{stem.name}.json"
+    table.write_text("# table\n")
+    data.write_text('{"rows": []}\n')
+    assert write_extras(records, stem) == [tmp_path / f"{stem.name}.png"]
+    assert (tmp_path / f"{stem.name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "MergeFail pooled over seeds" in table.read_text()
+    assert "mergefail_pooled" in json.loads(data.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([table.name, data.name, f"{stem.name}.png"])
 
 
 def test_plot_mergefail_writes_a_png(tmp_path):

@@ -398,20 +398,16 @@ def _mean(values: Sequence[float]) -> float:
 
 
 # --- leaderboard extras --------------------------------------------------------------------------
-def _label(record: dict) -> str:
-    cfg = record["config"]["config"]
-    options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
-    return cfg["method"] + (f" [{options}]" if options else "")
-
-
 def pooled_mergefail(records: list[dict]) -> list[dict]:
     """Per method and merge size: MergeFail pooled over seeds (units = (seed, instance)), its
     bootstrap CI, and the paired difference to the baseline method on the units both have."""
+    from hipbench.leaderboard import method_label
+
     units: dict[str, dict[int, dict[tuple, bool]]] = {}
     for record in records:
         seed = record["config"]["config"]["seed"]
         for size, entry in record["metrics"].get("sizes", {}).items():
-            bucket = units.setdefault(_label(record), {}).setdefault(int(size), {})
+            bucket = units.setdefault(method_label(record["config"]["config"]), {}).setdefault(int(size), {})
             for tasks, failed in zip(entry["instances"], entry["failed"]):
                 bucket[(seed, tuple(tasks))] = bool(failed)
     baseline = units.get(BASELINE, {})
@@ -436,13 +432,14 @@ def pooled_mergefail(records: list[dict]) -> list[dict]:
 def write_extras(records: list[dict], stem: Path) -> list[Path]:
     """Next to a merge table: `<stem>.png` (MergeFail against t per method) and, appended to
     `<stem>.md`, MergeFail pooled over seeds with its CI and the paired difference to lora."""
+    from hipbench.leaderboard import table_file
     from hipbench.plots import plot_mergefail
 
     rows = pooled_mergefail(records)
     rules = sorted({r["metrics"].get("merge_rule", "?") for r in records})
     cfg = records[0]["config"]["config"]
     title = f"{cfg['suite']} on {Path(cfg['model']).name}: merge rule {', '.join(rules)}, tau = {TAU}"
-    png = stem.with_suffix(".png")
+    png = table_file(stem, ".png")
     plot_mergefail(rows, png, title)
     fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
     lines = ["", f"## MergeFail pooled over seeds, and paired difference to {BASELINE}", "",
@@ -455,10 +452,10 @@ def write_extras(records: list[dict], stem: Path) -> list[Path]:
         diff = (fmt(row["diff"]), f"[{fmt(row['diff_lo'])}, {fmt(row['diff_hi'])}]") if "diff" in row else ("—", "—")
         lines.append(f"| {row['t']} | {row['method']} | {fmt(row['mergefail'])} | [{fmt(row['lo'])}, {fmt(row['hi'])}] "
                      f"| {diff[0]} | {diff[1]} | {row['n']} ({row['seeds']}) |")
-    md = stem.with_suffix(".md")
+    md = table_file(stem, ".md")
     with open(md, "a") as fh:
         fh.write("\n".join(lines) + "\n")
-    table = stem.with_suffix(".json")
+    table = table_file(stem, ".json")
     if table.is_file():  # the same numbers, machine-readable, next to the table's rows
         data = json.loads(table.read_text())
         data["mergefail_pooled"] = rows
