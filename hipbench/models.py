@@ -7,6 +7,7 @@ default needs a package registry once and never a model hub.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import shutil
@@ -173,6 +174,14 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, spec, source)
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy in eval mode with no trainable parameter: what every protocol starts from, so
+    only what a method's `attach` adds is trained and the loaded model stays untouched."""
+    copy_ = copy.deepcopy(model)
+    copy_.requires_grad_(False)
+    return copy_.eval()
 
 
 def clear_model_cache() -> None:

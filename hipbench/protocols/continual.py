@@ -12,7 +12,6 @@ CPU the final metrics equal an uninterrupted run's except for wall-clock fields.
 """
 from __future__ import annotations
 
-import copy
 
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from hipbench.budget import default_budget, solve_rank, target_shapes
 from hipbench.config import RunConfig
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method, find_targets
-from hipbench.models import LoadedModel
+from hipbench.models import LoadedModel, frozen_copy
 from hipbench.records import RunRecord
 from hipbench.spectral import SVDCache, spectral_diagnostics
 from hipbench.suite import Suite
@@ -160,9 +159,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
     data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
-    model = copy.deepcopy(loaded.model)
-    model.requires_grad_(False)
-    model.eval()
+    model = frozen_copy(loaded.model)
     plan = plan_budget(model, method, cfg)
     model.to(device)
     tokenizer = loaded.tokenizer

@@ -35,7 +35,6 @@ Locality is agreement with the base model's predictions, before any edit, in eve
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from dataclasses import dataclass, replace
@@ -50,7 +49,7 @@ from hipbench.config import RunConfig
 from hipbench.edit_formats import load_edit_file
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method
-from hipbench.models import LoadedModel
+from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import DIAGNOSTIC_K, plan_budget
 from hipbench.records import RunRecord
 from hipbench.spectral import SVDCache, spectral_diagnostics
@@ -245,9 +244,7 @@ def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditR
 def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: torch.device) -> nn.Module:
     """A frozen copy of `base` with the method's adapter, on `device` (attached on the CPU, as in
     the continual protocol, so initialisations draw from the CPU generator)."""
-    model = copy.deepcopy(base).to("cpu")
-    model.requires_grad_(False)
-    model.eval()
+    model = frozen_copy(base).to("cpu")
     method.attach(model, plan["targets"], plan["rank"], ctx)
     return model.to(device)
 
@@ -275,9 +272,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
     data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
     tokenizer = loaded.tokenizer
-    reference = copy.deepcopy(loaded.model)
-    reference.requires_grad_(False)
-    reference.eval()
+    reference = frozen_copy(loaded.model)
     budget = plan_budget(reference, method, cfg)
     reference.to(device)
     requests, selection = select_requests(reference, tokenizer, suite, plan, cfg, device)

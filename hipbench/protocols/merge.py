@@ -32,7 +32,6 @@ Each run records which adapters it trained and which it reused.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -56,7 +55,7 @@ from hipbench.export import export_peft_adapter
 from hipbench.mergefail import TAU, bootstrap_ci, draw_instances, paired_difference, summarize_size
 from hipbench.merging import DEFAULT_RULE, check_rule, merge_deltas, rule_description
 from hipbench.method import Context, Method
-from hipbench.models import LoadedModel
+from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import DIAGNOSTIC_K, plan_budget
 from hipbench.records import RunRecord, read_json, write_json_atomic
 from hipbench.spectral import SVDCache, spectral_diagnostics
@@ -202,9 +201,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     seed = task_seed(cfg.seed, task.name)
     torch.manual_seed(seed)
     fresh = type(method)(method.options)
-    model = copy.deepcopy(loaded.model)
-    model.requires_grad_(False)
-    model.eval()
+    model = frozen_copy(loaded.model)
     ctx = Context(tokenizer=loaded.tokenizer, device=device, generator=torch.Generator().manual_seed(seed),
                   preservation=suite.preservation, batch_size=cfg.train.batch_size,
                   max_length=cfg.train.max_length, svd=svd)
@@ -264,9 +261,7 @@ class InPlaceMerge:
     per instance (the run evaluates hundreds of instances on one model)."""
 
     def __init__(self, pretrained: nn.Module, targets: Sequence[str], device: torch.device) -> None:
-        self.model = copy.deepcopy(pretrained).to(device)
-        self.model.requires_grad_(False)
-        self.model.eval()
+        self.model = frozen_copy(pretrained).to(device)
         self.weights = {name: self.model.get_submodule(name).weight for name in targets}
         self.original = {name: weight.detach().clone() for name, weight in self.weights.items()}
         self.device = device
