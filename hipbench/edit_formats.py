@@ -119,16 +119,24 @@ def _nested(record: _Record, field: str) -> list[Example]:
         return []
     if not isinstance(value, dict):
         raise record.error(field, f"must be an object of {{kind: {{prompt, ground_truth}}}}, got {_kind(value)}")
+    return [example for kind, entries in value.items()
+            for example in _keyed_pairs(record, f"{field}.{kind}", entries, "prompt", "ground_truth",
+                                        "prompt and ground_truth")]
+
+
+def _keyed_pairs(record: _Record, where: str, entries: Any, prompt_key: str, answer_key: str,
+                 described: str) -> list[Example]:
+    """One object, or a list of them, each holding a prompt and its answer under the given keys
+    (EasyEdit's nested locality/portability, ZsRE's portability); errors name the exact entry."""
     examples = []
-    for kind, entries in value.items():
-        for position, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-            where = f"{field}.{kind}" + (f"[{position}]" if isinstance(entries, list) else "")
-            if not isinstance(entry, dict):
-                raise record.error(where, f"must be an object with prompt and ground_truth, got {_kind(entry)}")
-            for key in ("prompt", "ground_truth"):
-                if key not in entry:
-                    raise record.error(f"{where}.{key}", "is missing")
-            examples += _pairs(record, where, entry["prompt"], entry["ground_truth"])
+    for position, entry in enumerate(entries if isinstance(entries, list) else [entries]):
+        at = where + (f"[{position}]" if isinstance(entries, list) else "")
+        if not isinstance(entry, dict):
+            raise record.error(at, f"must be an object with {described}, got {_kind(entry)}")
+        for key in (prompt_key, answer_key):
+            if key not in entry:
+                raise record.error(f"{at}.{key}", "is missing")
+        examples += _pairs(record, at, entry[prompt_key], entry[answer_key])
     return examples
 
 
@@ -165,16 +173,9 @@ def from_zsre(record: _Record) -> EditRequest:
     locality = []
     if record.get("loc", required=False) is not None:
         locality.append(Example(prompt_text(record.text("loc")), continuation(record.text("loc_ans"))))
-    portability = []
     port = record.get("portability", required=False)
-    for position, entry in enumerate(port if isinstance(port, list) else ([port] if port is not None else [])):
-        where = "portability" + (f"[{position}]" if isinstance(port, list) else "")
-        if not isinstance(entry, dict):
-            raise record.error(where, f"must be an object with 'New Question' and 'New Answer', got {_kind(entry)}")
-        for key in ("New Question", "New Answer"):
-            if key not in entry:
-                raise record.error(f"{where}.{key}", "is missing")
-        portability += _pairs(record, where, entry["New Question"], entry["New Answer"])
+    portability = [] if port is None else _keyed_pairs(record, "portability", port, "New Question", "New Answer",
+                                                       "'New Question' and 'New Answer'")
     return EditRequest(
         prompt=prompt_text(record.text("src")), subject=(record.text("subject", required=False) or "").strip(),
         target_new=continuation(record.text("alt")),
