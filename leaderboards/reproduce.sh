@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
-# Reproduce the published continual-suite records: every method, three seeds, full length, on one GPU.
-# Usage: leaderboards/reproduce.sh OUT_DIR [METHODS] [SEEDS]   (model: HIPBENCH_MODEL_FILE or the cache)
-# Each (method, seed) runs as its own process: the 135M model leaves a GPU mostly idle, so parallel
-# processes finish several times sooner, and no run's numbers depend on its neighbours. Complete
-# records are skipped, so an interrupted sweep is finished by running this again.
+# Reproduce the published continual-learning records: every method, three seeds, full length, on one GPU.
+# Usage: leaderboards/reproduce.sh OUT_DIR [METHODS] [SEEDS] [SUITE] [DATA_DIR] [PARALLEL]
+#   SUITE: continual (default, built in) or cl-benchmark (needs DATA_DIR, e.g. ../shared/data/cl_benchmark)
+# Each (method, seed) runs as its own process, PARALLEL at a time (default: all at once): the 135M
+# model leaves a GPU mostly idle, so parallel processes finish several times sooner, and no run's
+# numbers depend on its neighbours. Complete records are skipped and incomplete ones resume at their
+# last task boundary, so an interrupted sweep is finished by running this again.
+# Model: HIPBENCH_MODEL_FILE or the cache.
 set -uo pipefail
-out=${1:?usage: reproduce.sh OUT_DIR [METHODS] [SEEDS]}
+out=${1:?usage: reproduce.sh OUT_DIR [METHODS] [SEEDS] [SUITE] [DATA_DIR] [PARALLEL]}
 methods=${2:-lora,pissa,hiplora,olora,lalora,sclora}
 seeds=${3:-42,100,2024}
+suite=${4:-continual}
+data_dir=${5:-}
+parallel=${6:-0}  # xargs: 0 = as many as there are jobs
 mkdir -p "$out/logs"
-export TQDM_DISABLE=1 OMP_NUM_THREADS=2
-pids=()
+export TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+data_arg=${data_dir:+--data-dir $data_dir}
+jobs=()
 for method in ${methods//,/ }; do
   for seed in ${seeds//,/ }; do
-    python3 -m hipbench run --method "$method" --seeds "$seed" --suite continual --device cuda --out "$out/runs" \
-      >"$out/logs/$method-$seed.log" 2>&1 &
-    pids+=($!)
+    jobs+=("$suite-$method-$seed|python3 -m hipbench run --method $method --seeds $seed --suite $suite $data_arg --device cuda --out $out/runs")
   done
 done
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+printf '%s\n' "${jobs[@]}" | xargs -d '\n' -P "$parallel" -I{} bash -c \
+  'job="{}"; name=${job%%|*}; cmd=${job#*|}; bash -c "$cmd" >"'"$out"'/logs/$name.log" 2>&1 || { echo "FAILED $name"; exit 1; }' \
+  || status=1
 python3 -m hipbench leaderboard "$out/runs" --out "$out/leaderboards" || status=1
 exit $status
