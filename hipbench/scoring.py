@@ -55,16 +55,18 @@ def teacher_forced(model: nn.Module, tokenizer, pairs: list[tuple[str, str]], de
         batch = {k: v.to(device) for k, v in collate([encoded[i] for i in chunk], tokenizer.pad_token_id).items()}
         with autocast:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         targets = batch["labels"][:, 1:]
         scored = targets != -100
-        picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1).cpu()
-        predicted = logprobs.argmax(-1).cpu()
-        targets, scored = targets.cpu(), scored.cpu()
+        # only the continuation positions go through fp32 log-softmax: the full (batch, length,
+        # vocab) fp32 tensor was most of a process's GPU memory on long prompts (row-wise, so the
+        # values are the same)
+        logprobs = torch.log_softmax(logits[:, :-1][scored].float(), dim=-1)
+        wanted = targets[scored]
+        picked = logprobs.gather(-1, wanted.unsqueeze(-1)).squeeze(-1).cpu().split(scored.sum(1).tolist())
+        predicted = logprobs.argmax(-1).cpu().split(scored.sum(1).tolist())
+        wanted = wanted.cpu().split(scored.sum(1).tolist())
         for row, index in enumerate(chunk):
-            mask = scored[row]
-            results[index] = TeacherForced(targets[row][mask].tolist(), predicted[row][mask].tolist(),
-                                           picked[row][mask].tolist())
+            results[index] = TeacherForced(wanted[row].tolist(), predicted[row].tolist(), picked[row].tolist())
     return results  # type: ignore[return-value]
 
 
