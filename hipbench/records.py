@@ -5,10 +5,17 @@ A run record is `config.json` (fully resolved config, versions, hardware, config
 `metrics.json` (final metrics and a status). `metrics.json` says "incomplete" from the moment a
 run starts until it finishes, so a crash can never leave a record that looks complete.
 
-A protocol that can resume (the continual one) also keeps `checkpoint.pt`: the state at the last
-finished task boundary, replaced atomically at each boundary and removed when the run finishes
-(a complete record is never resumed, so a kept checkpoint would only cost disk: for an 8B model's
-adapters and LaLoRA's curvature it is hundreds of megabytes per run).
+A protocol that can resume (continual, sequential and single editing, merging) also keeps
+`checkpoint.pt`: the state at the last finished boundary (a task, an edit, a merge instance),
+replaced atomically at each boundary and removed when the run finishes (a complete record is never
+resumed, so a kept checkpoint would only cost disk: for an 8B model's adapters and LaLoRA's
+curvature it is hundreds of megabytes per run). Every checkpoint holds `rows`, the number of
+measurement rows on disk when it was written: a resume keeps exactly those rows, whatever the
+protocol's rows look like, and drops what the interrupted attempt measured after the boundary.
+
+Measurement rows have one reader, `read_measurements`, strict or tolerant by the caller's explicit
+choice: strict where metrics are computed from the rows (a silently lost row would move a metric),
+tolerant where a kill may have cut the last append short (reading a record to resume it).
 """
 from __future__ import annotations
 
@@ -53,14 +60,25 @@ def write_torch_atomic(path: Path, data: dict) -> None:
     _write_atomic(path, lambda fh: torch.save(data, fh), mode="wb")
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Measurement rows up to the first unreadable line: a kill can cut the last append short."""
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
+def read_measurements(path: Path, *, strict: bool) -> list[dict]:
+    """The rows of a `measurements.jsonl` (none when the file is absent); blank lines are skipped.
+
+    `strict`: every line must parse, else ValueError names the file and line; for computing
+    metrics, where a row lost without a word would change a number. Not strict: the rows before
+    the first unreadable line; for a record a kill interrupted, whose last append may be cut short
+    (appends are flushed and fsynced one by one, so only the last line can be torn)."""
+    rows: list[dict] = []
+    if not path.is_file():
+        return rows
+    with open(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
             try:
                 rows.append(json.loads(line))
-            except json.JSONDecodeError:
+            except json.JSONDecodeError as error:
+                if strict:
+                    raise ValueError(f"{path}, line {number}: unreadable measurement row ({error.msg})") from error
                 break
     return rows
 
@@ -114,38 +132,45 @@ class RunRecord:
         write_json_atomic(self.config_path, config)
         write_json_atomic(self.metrics_path, {"status": INCOMPLETE, "reason": "running"})
 
-    def resume(self, config: dict, after_task: int) -> None:
-        """Continue an interrupted run from its checkpoint at task boundary `after_task`.
+    def resume(self, config: dict, rows: int, at: dict) -> None:
+        """Continue an interrupted run from its checkpoint, which vouches for the first `rows`
+        measurement rows; `at` says where the checkpoint stands (`{"after_task": 2}`).
 
-        Rows up to and including that boundary are kept; the interrupted run's full file goes
-        aside to measurements.previous.jsonl, as `start` does, so nothing measured is lost. Both
-        files are replaced atomically, the kept rows last: a kill in between leaves the original
-        file in place and the next resume does the same again. config.json keeps the original
-        run's config (its hash names this directory) and gains one `resumed` entry per resume,
-        with the environment that resumed it."""
-        rows = read_rows(self.measurements_path)
-        write_rows_atomic(self.previous_measurements_path, rows)
-        write_rows_atomic(self.measurements_path, [row for row in rows if row["after_task"] <= after_task])
+        Those rows are kept; the interrupted run's full file goes aside to
+        measurements.previous.jsonl, as `start` does, so nothing measured is lost. Both files are
+        replaced atomically, the kept rows last: a kill in between leaves the original file in
+        place and the next resume does the same again. config.json keeps the original run's config
+        (its hash names this directory) and gains one `resumed` entry per resume, with the
+        environment that resumed it."""
+        readable = self.measurements(strict=False)
+        write_rows_atomic(self.previous_measurements_path, readable)
+        write_rows_atomic(self.measurements_path, readable[:rows])
         original = read_json(self.config_path)
         original.setdefault("resumed", []).append(
-            {"after_task": after_task, "started": config.get("started"), "environment": config.get("environment")})
+            {**at, "started": config.get("started"), "environment": config.get("environment")})
         write_json_atomic(self.config_path, original)
         write_json_atomic(self.metrics_path, {"status": INCOMPLETE, "reason": "running"})
 
     def save_checkpoint(self, state: dict) -> None:
-        write_torch_atomic(self.checkpoint_path, state)
+        """Replace the checkpoint by `state`, stamped with the number of measurement rows now on
+        disk (`rows`): the rows that belong to it, whatever the protocol's rows look like."""
+        write_torch_atomic(self.checkpoint_path, {**state, "rows": len(self.measurements())})
 
     def load_checkpoint(self) -> dict | None:
-        """The last task-boundary checkpoint, or None when there is none or it cannot be read
-        safely (then the run starts again from scratch, as before checkpoints existed)."""
+        """The last checkpoint, or None when there is none or it cannot be read safely, or when
+        fewer readable rows are on disk than it vouches for (then the run starts again from
+        scratch, as before checkpoints existed)."""
         import torch
 
         if not self.checkpoint_path.is_file() or not self.config_path.is_file():
             return None
         try:
-            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception:
             return None
+        if "rows" in state and len(self.measurements(strict=False)) < state["rows"]:
+            return None
+        return state
 
     def append(self, row: dict) -> None:
         with open(self.measurements_path, "a") as fh:
@@ -153,11 +178,9 @@ class RunRecord:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def measurements(self) -> list[dict]:
-        if not self.measurements_path.is_file():
-            return []
-        with open(self.measurements_path) as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+    def measurements(self, strict: bool = True) -> list[dict]:
+        """This record's measurement rows (`read_measurements`); strict unless told otherwise."""
+        return read_measurements(self.measurements_path, strict=strict)
 
     def finish(self, metrics: dict) -> None:
         write_json_atomic(self.metrics_path, {**metrics, "status": COMPLETE})

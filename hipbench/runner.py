@@ -2,8 +2,9 @@
 
 A run's directory is `OUT/<suite>/<model>/<method>/seed-<s>-<config hash>`, so runs with
 different settings never overwrite each other, and a run whose complete record exists is skipped.
-An incomplete one resumes from its last task-boundary checkpoint where its protocol keeps them
-(`read_checkpoint` in the protocol module: the continual protocol), and starts over otherwise.
+An incomplete one resumes from its last checkpoint where its protocol keeps them (`read_checkpoint`
+in the protocol module: continual task boundaries, sequential and single edits, merge evaluations),
+and starts over otherwise.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
     if checkpoint is None:
         record.start(config)
     else:
-        record.resume(config, checkpoint["task"])
+        record.resume(config, checkpoint["rows"], checkpoint["at"])
     resume = {} if checkpoint is None else {"resume": checkpoint}  # protocols without resume keep their signature
     try:
         metrics = module.run(loaded, method, suite, cfg, record, save_adapters, **resume)

@@ -1,8 +1,10 @@
-"""Resumable continual runs: a run interrupted at a task boundary (or inside a task) and run again
-ends with the same metrics as one run straight through, for every built-in method.
+"""Resumable runs: a run interrupted at a boundary (a continual task, an edit, a merge evaluation)
+or between two, and run again, ends with the same measurement rows and metrics as one run straight
+through, for every built-in method; and the one reader of measurement rows those resumes rely on.
 
-Wall-clock fields are the only ones allowed to differ: `finished` (a timestamp) and each task's
-`train[i].seconds` (measured by whichever process trained that task).
+Wall-clock fields are the only ones allowed to differ: `finished` (a timestamp) and each task's or
+edit's `train[i].seconds` (measured by whichever process trained it); merge runs add their
+`seconds` and each adapter's `seconds` and `cache` path (the record's out directory).
 """
 from __future__ import annotations
 
@@ -21,9 +23,9 @@ import torch
 from conftest import make_suite
 from hipbench import runner
 from hipbench.config import RunConfig
-from hipbench.protocols import continual
-from hipbench.records import COMPLETE, RunRecord
-from hipbench.suite import Example, Suite, TaskData
+from hipbench.protocols import continual, edit, merge
+from hipbench.records import COMPLETE, RunRecord, read_measurements, write_torch_atomic
+from hipbench.suite import EditRequest, Example, Suite, TaskData
 from hipbench.train import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,13 +62,13 @@ def read_metrics(directory: Path) -> dict:
     return json.loads((directory / "metrics.json").read_text())
 
 
-def kill_after_checkpoint(monkeypatch, task: int) -> None:
-    """Raise `Killed` right after the checkpoint of `task` is on disk."""
+def kill_after_checkpoint(monkeypatch, task, key: str = "task") -> None:
+    """Raise `Killed` right after the checkpoint whose `key` is `task` is on disk."""
     save = RunRecord.save_checkpoint
 
     def save_then_die(self, state):
         save(self, state)
-        if state["task"] == task:
+        if state.get(key) == task:
             raise Killed
 
     monkeypatch.setattr(RunRecord, "save_checkpoint", save_then_die)
@@ -109,19 +111,21 @@ def test_checkpoint_holds_adapters_not_the_frozen_model(tiny_loaded, tmp_path, m
     assert set(state["rng"]) == {"init", "data_order", "torch"} and state["train_log"][0]["task"] == "copy"
 
 
-def hipbench_cli(args: list[str], kill_after_task: int | None = None) -> subprocess.Popen:
-    """`hipbench run` in a subprocess; with `kill_after_task`, it pauses once that task's checkpoint
-    is written, so the test can SIGKILL it at a known boundary without a race."""
+def hipbench_cli(args: list[str], kill_after_task: int | None = None, key: str = "task",
+                 setup: str = "") -> subprocess.Popen:
+    """`hipbench run` in a subprocess; with `kill_after_task`, it pauses once the checkpoint whose
+    `key` is that is written, so the test can SIGKILL it at a known boundary without a race.
+    `setup` is Python run before the CLI starts."""
     pause = "" if kill_after_task is None else (
         "from hipbench.records import RunRecord\n"
         "import time\n"
         "save = RunRecord.save_checkpoint\n"
         "def paused(self, state):\n"
         "    save(self, state)\n"
-        f"    if state['task'] == {kill_after_task}:\n"
+        f"    if state.get({key!r}) == {kill_after_task}:\n"
         "        time.sleep(600)\n"
         "RunRecord.save_checkpoint = paused\n")
-    code = pause + "from hipbench.cli import main\nmain()\n"
+    code = setup + pause + "from hipbench.cli import main\nmain()\n"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, "run", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -136,13 +140,7 @@ def test_sigkilled_cli_run_resumes_to_the_same_metrics(tmp_path):
 
     victim = hipbench_cli([*args, "--out", str(tmp_path / "killed")], kill_after_task=2)
     checkpoint = tmp_path / "killed" / expected.relative_to(tmp_path / "straight") / "checkpoint.pt"
-    deadline = time.monotonic() + 600
-    while not (checkpoint.exists() and torch.load(checkpoint, weights_only=True)["task"] == 2):
-        assert victim.poll() is None and time.monotonic() < deadline, "run ended before its task-2 checkpoint"
-        time.sleep(0.2)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=60)
-    assert victim.returncode == -signal.SIGKILL
+    sigkill_at_checkpoint(victim, checkpoint, "task", 2)
     record = RunRecord(checkpoint.parent)
     assert record.status() == "incomplete"
 
@@ -152,6 +150,17 @@ def test_sigkilled_cli_run_resumes_to_the_same_metrics(tmp_path):
     assert comparable(read_metrics(record.dir)) == comparable(read_metrics(expected))
     assert json.loads(record.config_path.read_text())["resumed"][0]["after_task"] == 2
     assert not checkpoint.exists()
+
+
+def sigkill_at_checkpoint(victim: subprocess.Popen, checkpoint: Path, key: str, value: int) -> None:
+    """Wait until `checkpoint` holds `key` == `value` (the victim pauses there), then SIGKILL it."""
+    deadline = time.monotonic() + 600
+    while not (checkpoint.exists() and torch.load(checkpoint, weights_only=True).get(key) == value):
+        assert victim.poll() is None and time.monotonic() < deadline, f"run ended before its {key}={value} checkpoint"
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    assert victim.returncode == -signal.SIGKILL
 
 
 def complete_records(out: Path) -> dict[str, tuple[dict, list[dict]]]:
@@ -194,3 +203,246 @@ def test_sweep_interrupted_at_three_random_points_matches_one_straight_through(t
     runner.sweep(configs, tmp_path / "interrupted", {}, False, log=quiet)
     assert complete_records(tmp_path / "interrupted") == expected
     assert not list((tmp_path / "interrupted").rglob("checkpoint.pt"))
+
+
+def test_a_checkpoint_written_before_checkpoints_counted_their_rows_still_resumes(tiny_loaded, tmp_path, monkeypatch):
+    """Records of runs started before `rows` existed keep their boundary's rows (after_task <= it)."""
+    suite, env = three_task_suite(), {"hardware": "cpu"}
+    cfg = RunConfig(method="lora", suite="tiny", model="tiny-llama", seed=2, train=TrainConfig(steps=2, batch_size=4))
+    straight = runner.run_one(tiny_loaded, suite, cfg, tmp_path / "straight", {}, False, env)
+    with monkeypatch.context() as patch:
+        kill_after_checkpoint(patch, 2)
+        with pytest.raises(Killed):
+            runner.run_one(tiny_loaded, suite, cfg, tmp_path / "resumed", {}, False, env)
+    record = RunRecord(tmp_path / "resumed" / straight.directory.relative_to(tmp_path / "straight"))
+    old = {key: value for key, value in torch.load(record.checkpoint_path, weights_only=True).items() if key != "rows"}
+    write_torch_atomic(record.checkpoint_path, old)
+    record.append({"after_task": 3, "task": "copy", "metric": "accuracy", "value": 1.0, "n": 4})  # past the boundary
+    runner.run_one(tiny_loaded, suite, cfg, tmp_path / "resumed", {}, False, env)
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(straight.directory))
+    assert record.measurements() == RunRecord(straight.directory).measurements()
+
+
+# --- the measurement reader ----------------------------------------------------------------------
+
+def test_one_reader_strict_names_an_unreadable_line_and_tolerant_stops_before_it(tmp_path):
+    path = tmp_path / "measurements.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3, "b\n')  # a blank line, then a last append cut short
+    assert read_measurements(path, strict=False) == [{"a": 1}, {"a": 2}]
+    with pytest.raises(ValueError, match=r"measurements\.jsonl, line 4: unreadable measurement row"):
+        read_measurements(path, strict=True)
+    assert RunRecord(tmp_path).measurements(strict=False) == [{"a": 1}, {"a": 2}]
+    assert read_measurements(tmp_path / "absent.jsonl", strict=True) == []
+
+
+def test_a_resume_keeps_exactly_the_rows_its_checkpoint_vouches_for(tmp_path):
+    record = RunRecord(tmp_path)
+    record.start({"config": {}})
+    rows = [{"step": i} for i in range(3)]
+    for row in rows[:2]:
+        record.append(row)
+    record.save_checkpoint({"at": "two rows"})
+    assert record.load_checkpoint()["rows"] == 2
+    record.append(rows[2])  # measured after the checkpoint: a resume drops it, the side file keeps it
+    with open(record.measurements_path, "a") as fh:
+        fh.write('{"step": 3, "va')  # and a kill cut the next append short
+    record.resume({"started": "now"}, 2, {"after": "two rows"})
+    assert record.measurements() == rows[:2]
+    assert read_measurements(record.previous_measurements_path, strict=True) == rows
+    assert json.loads(record.config_path.read_text())["resumed"] == [{"after": "two rows", "started": "now",
+                                                                     "environment": None}]
+    record.measurements_path.write_text('{"step": 0}\n{"st')  # a row the checkpoint vouches for is torn
+    assert record.load_checkpoint() is None  # so the run starts over instead
+
+
+# --- editing -------------------------------------------------------------------------------------
+
+EDITS = tuple(EditRequest(f"{word} of {thing} is", thing, f" {new}", f" {old}", (f"{thing}'s {word} is",),
+                          (Example(f"{word} of zed is", " qux"),), (Example(f"{new} is {word} of", f" {thing}"),))
+              for word, thing, new, old in (("cap", "foo", "bar", "baz"), ("pet", "ann", "cat", "dog"),
+                                            ("hue", "sky", "red", "blue"), ("sum", "two", "six", "four")))
+
+
+def edit_suite() -> Suite:
+    base = make_suite()
+    return Suite("edit-test", (), base.preservation, base.probes, {}, edits=EDITS)
+
+
+def edit_config(method: str, mode: str) -> RunConfig:
+    return RunConfig(method=method, suite="edit-test", model="tiny-llama", seed=4,
+                     train=TrainConfig(steps=3, lr=1e-2), protocol_options={"edit_mode": mode, "num_edits": 4})
+
+
+@pytest.fixture
+def every_edit_checkpoints(monkeypatch):
+    """A checkpoint after every edit (but the last): the cadence depends on wall-clock time."""
+    monkeypatch.setattr(edit.Cadence, "due", lambda self: True)
+
+
+def kill_and_resume(loaded, suite, cfg, tmp_path, monkeypatch, options, protocol, key, value):
+    """A straight run, and a run killed after its `key` == `value` checkpoint, then resumed;
+    returns both records and the checkpoint the resume started from."""
+    env = {"hardware": "cpu"}
+    straight = runner.run_one(loaded, suite, cfg, tmp_path / "straight", options, False, env, protocol)
+    assert straight.status == COMPLETE
+    with monkeypatch.context() as patch:
+        kill_after_checkpoint(patch, value, key)
+        with pytest.raises(Killed):
+            runner.run_one(loaded, suite, cfg, tmp_path / "resumed", options, False, env, protocol)
+    record = RunRecord(tmp_path / "resumed" / straight.directory.relative_to(tmp_path / "straight"))
+    assert record.status() == "incomplete"
+    state = torch.load(record.checkpoint_path, weights_only=True)
+    resumed = runner.run_one(loaded, suite, cfg, tmp_path / "resumed", options, False, env, protocol)
+    assert resumed.status == COMPLETE and resumed.directory == record.dir
+    assert not record.checkpoint_path.exists()
+    return RunRecord(straight.directory), record, state
+
+
+# with dropout, every step draws from torch's global RNG: a resume that did not restore it would differ
+EDIT_CASES = CASES + [("lora", {"dropout": "0.3"})]
+
+
+@pytest.mark.parametrize("name, options", EDIT_CASES,
+                         ids=[n + "".join(f"-{k}={v}" for k, v in o.items()) for n, o in EDIT_CASES])
+def test_a_sequential_edit_run_killed_after_edit_two_resumes_to_the_same_metrics(
+        name, options, tiny_loaded, tmp_path, monkeypatch, every_edit_checkpoints):
+    selections = []
+    select = edit.select_indices
+    monkeypatch.setattr(edit, "select_indices", lambda *args: selections.append(1) or select(*args))
+    straight, record, state = kill_and_resume(tiny_loaded, edit_suite(), edit_config(name, "sequential"), tmp_path,
+                                              monkeypatch, options, "edit", "edits_done", 2)
+    assert state["adapter"] and state["selected"] == [0, 1, 2, 3] and len(state["train"]) == 2
+    assert len(selections) == 2  # the resume neither selects nor measures the base model again
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(straight.dir))
+    assert record.measurements() == straight.measurements()
+    assert json.loads(record.config_path.read_text())["resumed"][0]["edits_done"] == 2
+
+
+def test_a_single_edit_run_resumes_without_making_finished_edits_again(tiny_loaded, tmp_path, monkeypatch,
+                                                                       every_edit_checkpoints):
+    learned = []
+    learn = edit.learn
+    monkeypatch.setattr(edit, "learn", lambda *args: learned.append(args[2].name) or learn(*args))
+    straight, record, state = kill_and_resume(tiny_loaded, edit_suite(), edit_config("lora", "single"), tmp_path,
+                                              monkeypatch, {"dropout": "0.3"}, "edit", "edits_done", 3)
+    assert "adapter" not in state and len(state["train"]) == 3
+    assert learned == [f"edit-{i:03d}" for i in (0, 1, 2, 3, 0, 1, 2, 3)]  # straight, killed; resumed: edit 3
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(straight.dir))
+    assert record.measurements() == straight.measurements()
+
+
+def test_batch_editing_writes_no_checkpoint(tiny_loaded, tmp_path, monkeypatch, every_edit_checkpoints):
+    monkeypatch.setattr(RunRecord, "save_checkpoint", lambda self, state: pytest.fail("batch mode checkpointed"))
+    outcome = runner.run_one(tiny_loaded, edit_suite(), edit_config("lora", "batch"), tmp_path, {}, False,
+                             {"hardware": "cpu"}, "edit")
+    assert outcome.status == COMPLETE
+
+
+def test_a_checkpoint_for_other_requests_is_not_resumed(tiny_loaded, tmp_path, monkeypatch, every_edit_checkpoints):
+    cfg = edit_config("lora", "sequential")
+    kill_after_checkpoint(monkeypatch, 1, "edits_done")
+    with pytest.raises(Killed):
+        runner.run_one(tiny_loaded, edit_suite(), cfg, tmp_path, {}, False, {"hardware": "cpu"}, "edit")
+    record = RunRecord(next(tmp_path.rglob("checkpoint.pt")).parent)
+    assert edit.read_checkpoint(record, edit_suite())["at"] == {"edits_done": 1}
+    reordered = Suite("edit-test", (), edit_suite().preservation, edit_suite().probes, {}, edits=EDITS[::-1])
+    assert edit.read_checkpoint(record, reordered) is None
+
+
+def test_checkpoints_follow_edits_as_often_as_they_stay_cheap():
+    now = [0.0]
+    cadence = edit.Cadence(share=0.1, clock=lambda: now[0])
+    now[0] = 1.0
+    assert cadence.due()  # the first edit: the cost is not known yet
+
+    def save():
+        now[0] += 0.5
+
+    cadence.write(save)  # took 0.5 s: the next one is due once 5 s of edits have passed
+    now[0] += 4.9
+    assert not cadence.due()
+    now[0] += 0.1
+    assert cadence.due()
+
+
+def test_sigkilled_sequential_edit_cli_run_resumes_to_the_same_metrics(tmp_path):
+    data = tmp_path / "edits.json"
+    data.write_text(json.dumps([{"src": f"q{i} is", "alt": f" a{i}", "answers": [f" t{i}"], "rephrase": f"q{i} =",
+                                 "loc": f"nq{i}", "loc_ans": f" n{i}"} for i in range(5)]))
+    args = ["--method", "olora", "--suite", "edit", "--model", "tiny-llama", "--device", "cpu", "--seeds", "1",
+            "--steps", "2", "--num-edits", "4", "--data", str(data)]
+    every_edit = "from hipbench.protocols import edit\nedit.Cadence.due = lambda self: True\n"
+    straight = hipbench_cli([*args, "--out", str(tmp_path / "straight")])
+    _, err = straight.communicate(timeout=600)
+    assert straight.returncode == 0, err
+    (expected,) = tmp_path.glob("straight/edit/tiny-llama/olora/seed-1-*")
+
+    victim = hipbench_cli([*args, "--out", str(tmp_path / "killed")], kill_after_task=2, key="edits_done",
+                          setup=every_edit)
+    checkpoint = tmp_path / "killed" / expected.relative_to(tmp_path / "straight") / "checkpoint.pt"
+    sigkill_at_checkpoint(victim, checkpoint, "edits_done", 2)
+    record = RunRecord(checkpoint.parent)
+    assert record.status() == "incomplete"
+
+    again = hipbench_cli([*args, "--out", str(tmp_path / "killed")])
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(expected))
+    assert record.measurements() == RunRecord(expected).measurements()
+    assert json.loads(record.config_path.read_text())["resumed"][0]["edits_done"] == 2
+    assert not checkpoint.exists()
+
+
+# --- merging -------------------------------------------------------------------------------------
+
+def merge_config(method: str) -> RunConfig:
+    return RunConfig(method=method, suite="merge", model="tiny-llama", seed=5, train=TrainConfig(steps=2),
+                     protocol_options={"merge_rule": "sum", "merge_instances": 2})
+
+
+def merge_comparable(metrics: dict) -> dict:
+    """Merge metrics without wall-clock fields and the adapter cache's location."""
+    kept = {key: value for key, value in metrics.items() if key not in ("finished", "seconds")}
+    kept["adapters"] = [{k: v for k, v in row.items() if k not in ("seconds", "cache")} for row in metrics["adapters"]]
+    return kept
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=[n + "".join(f"-{k}={v}" for k, v in o.items()) for n, o in CASES])
+def test_a_merge_run_killed_after_an_instance_measures_only_what_it_lacks(name, options, tiny_loaded, tmp_path,
+                                                                          monkeypatch):
+    suite = three_task_suite()  # t = 2: two instances, t = 3: one
+    scored = []
+    accuracy = merge.accuracy
+    monkeypatch.setattr(merge, "accuracy", lambda *args: scored.append(args[2].name) or accuracy(*args))
+    straight, record, state = kill_and_resume(tiny_loaded, suite, merge_config(name), tmp_path, monkeypatch, options,
+                                              "merge", "unit", "merged t=2 instance 0")
+    assert state["rows"] == 3 + 3 + 3 + 2  # adapters, base, single, the first instance's two tasks
+    straight_scores, killed_scores = 3 + 3 + 2 + 2 + 3, 3 + 3 + 2  # base, single, instances of t = 2 and of t = 3
+    assert len(scored) == straight_scores + killed_scores + 2 + 3  # resumed: t = 2's second instance, then t = 3
+    metrics = read_metrics(record.dir)
+    assert metrics["adapters_trained"] == 3  # by this record, before it was killed
+    assert merge_comparable(metrics) == merge_comparable(read_metrics(straight.dir))
+    assert record.measurements() == straight.measurements()
+
+
+def test_a_merge_run_killed_while_training_adapters_starts_over_and_counts_them_trained(tiny_loaded, tmp_path,
+                                                                                     monkeypatch):
+    suite, env, cfg = three_task_suite(), {"hardware": "cpu"}, merge_config("lora")
+    straight = runner.run_one(tiny_loaded, suite, cfg, tmp_path / "straight", {}, False, env, "merge")
+    train = merge.train_adapter
+    calls = []
+
+    def killed_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Killed
+        return train(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(merge, "train_adapter", killed_at_the_third)
+        with pytest.raises(Killed):
+            runner.run_one(tiny_loaded, suite, cfg, tmp_path / "resumed", {}, False, env, "merge")
+    assert not list((tmp_path / "resumed").rglob("checkpoint.pt"))
+    resumed = runner.run_one(tiny_loaded, suite, cfg, tmp_path / "resumed", {}, False, env, "merge")
+    assert [a["status"] for a in resumed.metrics["adapters"]] == ["trained"] * 3
+    assert merge_comparable(read_metrics(resumed.directory)) == merge_comparable(read_metrics(straight.directory))

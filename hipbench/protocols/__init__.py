@@ -8,6 +8,14 @@ A suite names its protocol (`SuiteSpec.protocol`). Each protocol module provides
 
 and the runner and leaderboard look them up here, so a new protocol is one module and one line.
 The metrics dict must hold `budget`, `rank`, `trainable_params` and `planned_trainable`.
+
+A protocol that can resume an interrupted run also provides
+
+    read_checkpoint(record, suite) -> dict | None   # the record's checkpoint, with `rows` and `at`
+
+and takes `resume=` (that dict) in `run`; the runner then calls `RunRecord.resume(config,
+state["rows"], state["at"])` instead of `RunRecord.start`. Checkpoints are written with
+`RunRecord.save_checkpoint`, which stamps `rows`; `at` describes the boundary for config.json.
 """
 from __future__ import annotations
 

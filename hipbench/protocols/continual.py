@@ -117,38 +117,60 @@ def adapter_state(model: nn.Module, origin: dict[int, str], pretrained: dict[str
     return {key: value.detach().cpu().clone() for key, value in state.items()}
 
 
-def checkpoint(record: RunRecord, model: nn.Module, method: Method, suite: Suite, finished: int,
-               adapters: dict, generators: dict[str, torch.Generator], train_log: list[dict]) -> None:
-    """Write the state after task `finished` (after its evaluation rows). No optimizer state: the
-    shared loop makes a fresh AdamW for every task (train.py), so none crosses a task boundary."""
+def rng_state(generators: dict[str, torch.Generator]) -> dict:
+    """The named generators and torch's global RNGs (dropout), as a checkpoint stores them."""
     rng = {name: gen.get_state() for name, gen in generators.items()}
     rng["torch"] = torch.get_rng_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def restore_rng(rng: dict, generators: dict[str, torch.Generator]) -> None:
+    """Put the named generators and torch's global RNGs back where `rng_state` found them."""
+    for name, gen in generators.items():
+        gen.set_state(rng[name])
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def checkpoint(record: RunRecord, model: nn.Module, method: Method, suite: Suite, finished: int,
+               adapters: dict, generators: dict[str, torch.Generator], train_log: list[dict]) -> None:
+    """Write the state after task `finished` (after its evaluation rows). No optimizer state: the
+    shared loop makes a fresh AdamW for every task (train.py), so none crosses a task boundary."""
     record.save_checkpoint({"version": CHECKPOINT_VERSION, "task": finished, "tasks": [t.name for t in suite.tasks],
-                            "adapter": adapters, "method": method.state_dict(model), "rng": rng,
+                            "adapter": adapters, "method": method.state_dict(model), "rng": rng_state(generators),
                             "train_log": train_log})
 
 
 def read_checkpoint(record: RunRecord, suite: Suite) -> dict | None:
-    """The record's checkpoint if this suite's run can resume from it (same task list and format)."""
+    """The record's checkpoint if this suite's run can resume from it (same task list and format),
+    with `at` (where it stands) and `rows` (the measurement rows it keeps) for `RunRecord.resume`.
+    A checkpoint written before checkpoints counted their rows keeps its boundary's rows, which are
+    a prefix of the file: evaluation rows are appended boundary by boundary."""
     state = record.load_checkpoint()
     if state is None or state.get("version") != CHECKPOINT_VERSION:
         return None
-    return state if state.get("tasks") == [t.name for t in suite.tasks] else None
+    if state.get("tasks") != [t.name for t in suite.tasks]:
+        return None
+    if "rows" not in state:
+        state["rows"] = sum(row["after_task"] <= state["task"] for row in record.measurements(strict=False))
+    return {**state, "at": {"after_task": state["task"]}}
 
 
-def restore(model: nn.Module, method: Method, state: dict, generators: dict[str, torch.Generator]) -> None:
-    """Put a freshly attached model, the method and the generators back at the checkpoint."""
+def restore_adapter(model: nn.Module, method: Method, state: dict) -> None:
+    """Put a freshly attached model and its method back at a checkpoint's `adapter` and `method`."""
     method.load_state_dict(model, state["method"])
     unexpected = model.load_state_dict(state["adapter"], strict=False).unexpected_keys
     if unexpected:
         raise RuntimeError(f"checkpoint holds tensors the attached model lacks: {', '.join(unexpected[:5])}")
-    for name, gen in generators.items():
-        gen.set_state(state["rng"][name])
-    torch.set_rng_state(state["rng"]["torch"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+
+def restore(model: nn.Module, method: Method, state: dict, generators: dict[str, torch.Generator]) -> None:
+    """Put a freshly attached model, the method and the generators back at the checkpoint."""
+    restore_adapter(model, method, state)
+    restore_rng(state["rng"], generators)
 
 
 def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,

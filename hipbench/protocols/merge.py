@@ -28,7 +28,18 @@ safetensors, per module; every method's ΔW is low rank, see `Method.delta_facto
 model, method, resolved method options, seed, the task's name, scoring and training examples,
 the preservation set, the train config, budget, rank, targets, `--limit` and device. The merge
 rule and instance count are not in it, so a second run with the other rule retrains nothing.
-Each run records which adapters it trained and which it reused.
+Each run records which adapters it trained and which it reused; an adapter stored by an earlier,
+interrupted attempt of the same record (`trained_by` in its metadata) counts as trained by it.
+
+**Resume** (`read_checkpoint`). Evaluation is a pure function of the adapters, the rule and the
+instances (no randomness: instances come from their own seeded generator), so a checkpoint needs no
+tensors: after the base accuracies, after each single-task accuracy and after each merge instance,
+it records which unit it follows, and the record keeps the rows measured up to it. An interrupted
+run gets its adapters back from the cache, measures only the units it lacks, in the same order,
+and ends with the same rows and, on the CPU, the same metrics as an uninterrupted run except for
+wall-clock fields (`seconds`, `adapters[i].seconds`, `finished`) and each adapter's `cache` path.
+Interrupted while adapters are trained (before the first checkpoint), it starts over, and the
+adapters stored so far are reused from the cache.
 """
 from __future__ import annotations
 
@@ -66,6 +77,7 @@ DEFAULT_INSTANCES = 20
 DEFAULT_TASKS_FROM = "continual"
 ADAPTER_DIR = ".adapters"
 CACHE_VERSION = 1  # bump when training changes in a way the key cannot see
+CHECKPOINT_VERSION = 1
 TABLE_SIZES = (2, 3, 4, 5)  # merge sizes with fixed leaderboard columns (continual: T = 4, cl-benchmark: 5)
 BASELINE = "lora"  # the leaderboard shows every method's MergeFail difference to this one
 
@@ -224,9 +236,18 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     return factors, info
 
 
+def record_id(record: RunRecord) -> str:
+    """`<method>/seed-…`: the record's name next to the adapter cache, stable when the out
+    directory moves; stored adapters name the record that trained them by it."""
+    return str(record.dir.relative_to(adapter_root(record).parent))
+
+
 def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, plan: dict,
-                         record: RunRecord, device: torch.device) -> tuple[list[Factors], list[dict]]:
-    """One adapter per task, from the cache when its key matches, else trained and stored."""
+                         record: RunRecord, device: torch.device,
+                         append_rows: bool = True) -> tuple[list[Factors], list[dict]]:
+    """One adapter per task, from the cache when its key matches, else trained and stored. An
+    adapter counts as trained when this record trained it, in this attempt or an interrupted one.
+    `append_rows` off: a resumed run, whose record holds the adapter rows already."""
     svd = SVDCache(device=device)
     root = adapter_root(record)
     adapters, log = [], []
@@ -236,7 +257,7 @@ def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg:
         cached = load_adapter(root / key, identity)
         if cached is not None:
             factors, meta = cached
-            status = "reused"
+            status = "trained" if meta.get("trained_by") == record_id(record) else "reused"
         else:
             try:
                 factors, info = train_adapter(loaded, method, task, suite, cfg, plan, svd, device)
@@ -244,13 +265,14 @@ def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg:
                 record.fail(str(error), task=task.name, step=error.step)
                 raise
             meta = {"identity": identity, "key": key, "training": info, "git_commit": git_commit(),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "trained_by": record_id(record)}
             save_adapter(root / key, factors, meta)
             status = "trained"
         adapters.append(factors)
         log.append({"task": task.name, "key": key, "status": status, "cache": str(root / key),
                     "trained_at_commit": meta["git_commit"], **meta["training"]})
-        record.append({"kind": "adapter", "task": task.name, "key": key, "status": status})
+        if append_rows:
+            record.append({"kind": "adapter", "task": task.name, "key": key, "status": status})
     return adapters, log
 
 
@@ -292,17 +314,51 @@ def accuracy(model: nn.Module, tokenizer, task: TaskData, cfg: RunConfig, device
     return sum(correct) / len(correct), len(correct)
 
 
+# --- resuming ------------------------------------------------------------------------------------
+def unit_of(row: dict) -> str | None:
+    """The evaluation unit a measurement row belongs to (None for adapter rows): the base model's
+    accuracies, one task's single-task accuracy, or one merge instance. A checkpoint follows each."""
+    kind = row.get("kind")
+    if kind == "base":
+        return "base"
+    if kind == "single":
+        return f"single {row['task']}"
+    if kind == "merged":
+        return f"merged t={row['t']} instance {row['instance']}"
+    return None
+
+
+def checkpoint(record: RunRecord, names: list[str], unit: str) -> None:
+    """Mark `unit` measured: the record keeps every row up to here when the run resumes."""
+    record.save_checkpoint({"version": CHECKPOINT_VERSION, "protocol": "merge", "tasks": names, "unit": unit})
+
+
+def read_checkpoint(record: RunRecord, suite: Suite) -> dict | None:
+    """The record's checkpoint if this suite's run can resume from it (this protocol's format, the
+    same tasks), with `at` and `rows` for `RunRecord.resume`. The merge rule and instance count are
+    in the config hash that names the record, so they cannot differ."""
+    state = record.load_checkpoint()
+    if state is None or state.get("version") != CHECKPOINT_VERSION or state.get("protocol") != "merge":
+        return None
+    if state.get("tasks") != [t.name for t in suite.tasks]:
+        return None
+    return {**state, "at": {"after": state["unit"]}}
+
+
 # --- the protocol --------------------------------------------------------------------------------
 def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
-        save_adapters: bool = False) -> dict:
-    """Run one (method, seed): adapters, single-task accuracies, merged accuracies, MergeFail."""
+        save_adapters: bool = False, resume: dict | None = None) -> dict:
+    """Run one (method, seed): adapters, single-task accuracies, merged accuracies, MergeFail.
+    With `resume` (a checkpoint from `read_checkpoint`), units the record holds are not measured again."""
     rule, n_instances = merge_settings(cfg, len(suite.tasks))
     device = torch.device(cfg.device)
     plan = plan_budget(loaded.model, method, cfg)
     names = [task.name for task in suite.tasks]
     tokenizer = loaded.tokenizer
+    measured = set() if resume is None else {unit_of(row) for row in record.measurements()}
     start = time.perf_counter()
-    adapters, adapter_log = single_task_adapters(loaded, method, suite, cfg, plan, record, device)
+    adapters, adapter_log = single_task_adapters(loaded, method, suite, cfg, plan, record, device,
+                                                 append_rows=resume is None)
     trained_seconds = time.perf_counter() - start
     if save_adapters:
         for index, (task, factors) in enumerate(zip(suite.tasks, adapters), start=1):
@@ -311,23 +367,33 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     start = time.perf_counter()
     adapters = [{name: (b.to(device), a.to(device)) for name, (b, a) in factors.items()} for factors in adapters]
     merger = InPlaceMerge(loaded.model, plan["targets"], device)
-    merger.set([], None)
-    for task in suite.tasks:
-        value, n = accuracy(merger.model, tokenizer, task, cfg, device)
-        record.append({"kind": "base", "task": task.name, "metric": "accuracy", "value": value, "n": n})
+    if "base" not in measured:
+        merger.set([], None)
+        for task in suite.tasks:
+            value, n = accuracy(merger.model, tokenizer, task, cfg, device)
+            record.append({"kind": "base", "task": task.name, "metric": "accuracy", "value": value, "n": n})
+        checkpoint(record, names, "base")
     for task, factors in zip(suite.tasks, adapters):
+        row = {"kind": "single", "task": task.name, "metric": "accuracy"}
+        if unit_of(row) in measured:
+            continue
         merger.set([factors], None)
         value, n = accuracy(merger.model, tokenizer, task, cfg, device)
-        record.append({"kind": "single", "task": task.name, "metric": "accuracy", "value": value, "n": n})
+        record.append({**row, "value": value, "n": n})
+        checkpoint(record, names, unit_of(row))
     for size in range(2, len(names) + 1):
         subsets, available = draw_instances(len(names), size, n_instances, np.random.default_rng([cfg.seed, size]))
         for index, subset in enumerate(tqdm(subsets, desc=f"merge t={size}", leave=False, dynamic_ncols=True)):
+            unit = unit_of({"kind": "merged", "t": size, "instance": index})
+            if unit in measured:
+                continue
             merger.set([adapters[i] for i in subset], rule)
             for i in subset:
                 value, n = accuracy(merger.model, tokenizer, suite.tasks[i], cfg, device)
                 record.append({"kind": "merged", "t": size, "instance": index, "tasks": [names[j] for j in subset],
                                "task": names[i], "metric": "accuracy", "value": value, "n": n,
                                "available": available})
+            checkpoint(record, names, unit)
     del merger
     eval_seconds = time.perf_counter() - start
 
