@@ -74,13 +74,17 @@ def _index(rows: Iterable[dict], stage: str) -> dict[tuple[int, str, int], dict]
     return {(r["edit"], r["kind"], r["item"]): r for r in rows if r.get("stage") == stage and r.get("kind") in KINDS}
 
 
-def edit_scores(rows: Iterable[dict], stage: str = "final") -> dict[str, float]:
-    """Reliability, efficacy, generalization (+ efficacy), locality and portability of one stage's
-    rows, with locality against the "base" stage. Rows: {"stage", "edit", "kind", "item",
+SCORE_NAMES = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability")
+
+
+def request_scores(rows: Iterable[dict], stage: str = "final") -> dict[str, dict[int, list[float]]]:
+    """Per metric, per request (edit index): the scores of its prompts at `stage`, with locality
+    against the "base" stage. `edit_scores` averages them; the leaderboard resamples requests
+    from them to bound differences between methods. Rows: {"stage", "edit", "kind", "item",
     "target", "predicted", "logprobs"}."""
     rows = list(rows)
     now, base = _index(rows, stage), _index(rows, "base")
-    scores: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    scores: dict[str, dict[int, list[float]]] = {name: defaultdict(list) for name in SCORE_NAMES}
     for (edit, kind, item), row in sorted(now.items()):
         if kind in (REWRITE, REPHRASE, PORTABILITY):
             name = {REWRITE: "reliability", REPHRASE: "generalization", PORTABILITY: "portability"}[kind]
@@ -95,23 +99,48 @@ def edit_scores(rows: Iterable[dict], stage: str = "final") -> dict[str, float]:
             if reference is None:
                 raise ValueError(f"locality item {item} of edit {edit} has no pre-edit (base) measurement")
             scores["locality"][edit].append(agreement(reference["predicted"], row["predicted"]))
-    names = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability")
-    return {name: mean_over_requests(scores[name]) for name in names}
+    return {name: dict(per_request) for name, per_request in scores.items()}
 
 
-def reliability_drop(rows: Iterable[dict]) -> float:
-    """Sequential editing: mean over edits of reliability right after the edit ("immediate" rows)
-    minus reliability after the last edit ("final"); positive = later edits undid earlier ones.
-    nan without immediate rows (single and batch modes)."""
+def edit_scores(rows: Iterable[dict], stage: str = "final") -> dict[str, float]:
+    """Reliability, efficacy, generalization (+ efficacy), locality and portability of one stage's
+    rows (see `request_scores`), each averaged over a request's prompts, then over requests."""
+    return {name: mean_over_requests(per_request) for name, per_request in request_scores(rows, stage).items()}
+
+
+def reliability_drops(rows: Iterable[dict]) -> dict[tuple[int, int], float]:
+    """Sequential editing, per (edit, item) of the edit prompt: reliability right after the edit
+    ("immediate" rows) minus after the last edit ("final"). Empty in single and batch modes."""
     rows = list(rows)
     immediate, final = _index(rows, "immediate"), _index(rows, "final")
-    drops = []
+    drops = {}
     for (edit, kind, item), row in sorted(immediate.items()):
         if kind == REWRITE and (edit, kind, item) in final:
             after = final[(edit, kind, item)]
-            drops.append(token_accuracy(row["predicted"], row["target"])
-                         - token_accuracy(after["predicted"], after["target"]))
+            drops[(edit, item)] = (token_accuracy(row["predicted"], row["target"])
+                                   - token_accuracy(after["predicted"], after["target"]))
+    return drops
+
+
+def reliability_drop(rows: Iterable[dict]) -> float:
+    """Mean of `reliability_drops`: positive = later edits undid earlier ones. nan without
+    immediate rows (single and batch modes)."""
+    drops = list(reliability_drops(rows).values())
     return float(np.mean(drops)) if drops else math.nan
+
+
+def retained_facts(rows: Iterable[dict]) -> dict[int, float]:
+    """Per probe fact the base model knew: the share of "final" measurements (one per edited model;
+    several in single mode) that still answer it correctly. Their mean over facts is the
+    `fact_retention` of `general_degradation`."""
+    general = [r for r in rows if r.get("task") == "general" and r.get("metric") == "fact_correct"]
+    base = [r for r in general if r["stage"] == "base"]
+    if not base:
+        raise ValueError("no base (pre-edit) general-capability measurement")
+    known = [bool(v) for v in base[0]["values"]]
+    finals = [metrics.retained_facts(known, [bool(v) for v in r["values"]]) for r in general if r["stage"] == "final"]
+    facts = sorted({fact for final in finals for fact in final})
+    return {fact: float(np.mean([final[fact] for final in finals])) for fact in facts}
 
 
 def general_degradation(rows: Iterable[dict]) -> dict[str, float]:

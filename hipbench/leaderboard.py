@@ -4,7 +4,9 @@ Tables are computed from `metrics.json`/`config.json` of complete records only, 
 hand. Runs that differ in anything but method and seed (model, suite, steps, limit, schedule,
 budget, targets) are refused in one table, because their numbers are not comparable. Runs with
 different protocol options (edit mode and count, merge rule) go to separate files. Columns come
-from the protocol that produced the records (`LEADERBOARD_COLUMNS` of its module).
+from the protocol that produced the records (`LEADERBOARD_COLUMNS` of its module); under each
+table, every method's paired difference to lora (`hipbench.comparisons`); beside the tables, a
+README.md that indexes them (`hipbench.readme`).
 """
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 
+from hipbench import comparisons
 from hipbench.metrics import mean_std
 from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
@@ -167,7 +169,9 @@ def run_links(row: dict) -> str:
     return " ".join(f"[{seed}]({quote(path)})" for seed, path in zip(row["seeds"], row["runs"]))
 
 
-def render_markdown(header: dict, rows: list[dict]) -> str:
+def render_markdown(header: dict, rows: list[dict], paired_section: str = "") -> str:
+    """The table file: header facts, the column note, the table, then `paired_section` (the caption
+    and paired differences to the baseline, `hipbench.comparisons.render_markdown`)."""
     limit = header["limit"]
     scope = ("full splits" if limit is None
              else f"**smoke run: --limit {limit} examples per split — not a full result**")
@@ -191,14 +195,9 @@ def render_markdown(header: dict, rows: list[dict]) -> str:
         to_frame(rows, numeric=False, protocol=header["protocol"]).to_markdown(index=False),
         "",
     ]
+    if paired_section:
+        lines.append(paired_section)
     return "\n".join(lines)
-
-
-def mean_accuracy_matrices(records: list[dict]) -> dict[str, np.ndarray]:
-    """R per method, averaged over seeds, from `accuracy_matrix` of each run's metrics.json (the
-    runner computes it from the accuracy rows of measurements.jsonl; rows: base, then after task i)."""
-    return {label: np.mean([np.asarray(r["metrics"]["accuracy_matrix"], dtype=float) for r in group], axis=0)
-            for label, group in by_method(records).items()}
 
 
 def table_file(stem: Path, suffix: str) -> Path:
@@ -207,33 +206,12 @@ def table_file(stem: Path, suffix: str) -> Path:
     return stem.with_name(stem.name + suffix)
 
 
-def _png(stem: Path, name: str) -> Path:
-    return table_file(stem, f"__{name}.png")
-
-
-def write_continual_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
-    """The continual suite's figures next to its table, all from the same records as the table."""
-    from hipbench import plots
-
-    title = f"{header['suite']} on {Path(header['model']).name}"
-    matrices = mean_accuracy_matrices(records)
-    return [plots.plot_accuracy_matrices(matrices, header["tasks"], _png(stem, "accuracy_matrix"),
-                                         f"{title}: accuracy matrix R (mean over seeds)"),
-            plots.plot_forgetting_curves(matrices, header["tasks"], _png(stem, "forgetting"),
-                                         f"{title}: accuracy per task across the stream"),
-            plots.plot_aa_vs_general(rows, _png(stem, "aa_vs_general"),
-                                     f"{title}: AA against general-capability loss"),
-            plots.plot_spectral(rows, _png(stem, "spectral"), f"{title}: spectral footprint")]
-
-
-# Figures per protocol, written with --plots (merging writes its MergeFail plot in write_extras).
-PLOTTERS = {"continual": write_continual_plots}
-
-
 def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
                        plots: bool = False) -> tuple[list[Path], int]:
-    """Write `<suite>__<model>.{md,csv,json}` per (suite, model); returns files and #incomplete.
-    With `plots`, also the protocol's figures and one HTML report (`index.html`) of all tables."""
+    """Write `<suite>__<model>.{md,csv,json}` per (suite, model), each with its paired differences
+    to the baseline, and `README.md` indexing them; returns the files and #incomplete. With
+    `plots`, also every protocol's figures and one HTML report (`index.html`) of all tables:
+    figures and the page come with --plots or not at all, for every protocol alike."""
     records, incomplete = collect(runs_dir)
     if suite is not None:
         records = [r for r in records if r["config"]["config"]["suite"] == suite]
@@ -244,24 +222,36 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     written, tables = [], []
     for (suite_name, model, options), group in sorted(_group(records).items()):
         header, rows = build_table(group)
+        module = protocol_module(header["protocol"])
+        methods = [row["method"] for row in rows]
+        paired = comparisons.compare(by_method(group), header["protocol"])
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
         paths = {ext: table_file(stem, f".{ext}") for ext in ("md", "csv", "json")}
-        paths["md"].write_text(render_markdown(header, rows))
+        paths["md"].write_text(render_markdown(header, rows, comparisons.render_markdown(
+            paired, methods, header["protocol"])))
         to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
-        paths["json"].write_text(json.dumps({"header": header, "rows": rows}, indent=2, sort_keys=True) + "\n")
+        paired_json = {"baseline": comparisons.BASELINE, "rows": paired,
+                       "caption": comparisons.caption(paired, methods, header["protocol"])}
+        paths["json"].write_text(json.dumps({"header": header, "rows": rows, "paired": paired_json}, indent=2,
+                                            sort_keys=True) + "\n")
         written.extend(paths.values())
-        extras = getattr(protocol_module(header["protocol"]), "write_extras", None)
-        figures = list(extras(group, stem)) if extras is not None else []  # merging: MergeFail against t
-        if plots and header["protocol"] in PLOTTERS:
-            figures.extend(PLOTTERS[header["protocol"]](group, header, rows, stem))
+        if hasattr(module, "write_extras"):  # merging: MergeFail pooled over seeds, below the table
+            module.write_extras(group, stem)
+        figures = module.write_plots(group, header, rows, stem) if plots and hasattr(module, "write_plots") else []
         written.extend(figures)
-        tables.append({"header": header, "rows": rows, "files": paths, "figures": figures})
+        tables.append({"header": header, "rows": rows, "files": paths, "figures": figures, "paired": paired,
+                       "records": group})
+    report = None
     if plots:
         from hipbench.report import write_report
 
-        written.append(write_report(tables, out_dir))
+        report = write_report(tables, out_dir)
+        written.append(report)
+    from hipbench.readme import write_readme
+
+    written.append(write_readme(tables, out_dir, incomplete=len(incomplete), report=report))
     return written, len(incomplete)
 
 

@@ -68,13 +68,20 @@ def forgetting(R) -> float:
     return float(np.mean(drops))
 
 
-def fact_retention(base_correct: Sequence[bool], after_correct: Sequence[bool]) -> float:
-    """Of the probe facts the base model answers correctly, the share still answered correctly
-    after training (facts the base got wrong are ignored). nan when the base knows none."""
+def retained_facts(base_correct: Sequence[bool], after_correct: Sequence[bool]) -> dict[int, bool]:
+    """Per probe fact the base model answers correctly (by index): still answered correctly after
+    training? The per-example outcomes behind `fact_retention`, kept apart so that differences
+    between methods can be resampled over facts (`hipbench.paired.example_bootstrap`)."""
     if len(base_correct) != len(after_correct):
         raise ValueError(f"fact lists differ in length: base has {len(base_correct)}, "
                          f"after has {len(after_correct)}")
-    known = [bool(after) for base, after in zip(base_correct, after_correct) if base]
+    return {i: bool(after) for i, (base, after) in enumerate(zip(base_correct, after_correct)) if base}
+
+
+def fact_retention(base_correct: Sequence[bool], after_correct: Sequence[bool]) -> float:
+    """Of the probe facts the base model answers correctly, the share still answered correctly
+    after training (facts the base got wrong are ignored). nan when the base knows none."""
+    known = list(retained_facts(base_correct, after_correct).values())
     return float(sum(known) / len(known)) if known else math.nan
 
 

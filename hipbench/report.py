@@ -11,6 +11,7 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
+from hipbench import comparisons
 from hipbench.leaderboard import columns_note, options_slug, to_frame
 
 REPORT_NAME = "index.html"
@@ -19,7 +20,8 @@ table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
 th,td{border:1px solid #ccc;padding:0.25em 0.5em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 img{max-width:100%;display:block;margin:1em 0}
-.facts{font-size:0.9em}"""
+.facts{font-size:0.9em}
+.caption{max-width:80em}"""
 
 
 def _href(path: Path, out_dir: Path) -> str:
@@ -62,6 +64,22 @@ def render_table(header: dict, rows: list[dict]) -> str:
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
 
 
+def render_paired(table: dict) -> str:
+    """The caption under a table and the paired differences to the baseline, as in the markdown."""
+    header, rows, paired = table["header"], table["rows"], table.get("paired", [])
+    text = comparisons.caption(paired, [row["method"] for row in rows], header["protocol"])
+    text = html.escape(text).replace(f"**Differences to {comparisons.BASELINE}**",
+                                     f"<b>Differences to {comparisons.BASELINE}</b>")
+    if not paired:
+        return f'<p class="caption">{text}</p>'
+    frame = comparisons.comparison_frame(paired)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in values) + "</tr>"
+                     for values in frame.itertuples(index=False))
+    return (f'<p class="caption">{text}</p>\n<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n'
+            "</tbody>\n</table>")
+
+
 def render_section(table: dict, out_dir: Path) -> str:
     header, rows = table["header"], table["rows"]
     facts = "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(str(v))}</li>"
@@ -71,7 +89,7 @@ def render_section(table: dict, out_dir: Path) -> str:
                         for path in table["figures"])
     return "\n".join([f"<h2>{html.escape(table_title(header))}</h2>", f'<ul class="facts">{facts}</ul>',
                       f"<p>{html.escape(columns_note(header['protocol']))}</p>", f"<p>Files: {files}</p>",
-                      render_table(header, rows), figures])
+                      render_table(header, rows), render_paired(table), figures])
 
 
 def write_report(tables: list[dict], out_dir: Path) -> Path:

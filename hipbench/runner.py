@@ -73,6 +73,7 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
     if record.status() == COMPLETE:
         return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
     config = {"config": cfg.to_dict(), "config_hash": cfg.hash(vars(method.options)), "environment": env,
+              "model_source": loaded.source,  # the file and sha256 actually loaded (README.md cites it)
               "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
               "protocol": protocol, "save_adapters": save_adapters,
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

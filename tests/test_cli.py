@@ -58,6 +58,7 @@ def test_run_writes_records_then_leaderboard_then_skips_on_rerun(tmp_path):
         assert metrics["trainable_params"] == metrics["planned_trainable"] == metrics["budget"]
         assert config["config"]["limit"] == 6 and config["config"]["train"]["steps"] == 2
         assert {"torch", "transformers", "peft", "git_commit", "hardware"} <= set(config["environment"])
+        assert config["model_source"] == "random (seed 0)"
         assert (run / "adapters" / "01-fictional-capitals" / "adapter_model.safetensors").is_file()
         rows = [json.loads(line) for line in (run / "measurements.jsonl").read_text().splitlines()]
         assert {r["after_task"] for r in rows} == set(range(len(metrics["tasks"]) + 1))
@@ -69,6 +70,9 @@ def test_run_writes_records_then_leaderboard_then_skips_on_rerun(tmp_path):
     assert "smoke run: --limit 6" in table
     data = json.loads((boards / "continual__tiny-llama.json").read_text())
     assert data["rows"][0]["aa"]["n"] == 2
+    assert "Only lora in this table: no paired differences." in table
+    readme = (boards / "README.md").read_text()
+    assert "tiny-llama: random (seed 0)" in readme and "[md](continual__tiny-llama.md)" in readme
     again = invoke("run", "--method", "lora", *SMOKE, "--seeds", "1,2", "--out", str(out))
     assert again.exit_code == 0 and "skipped" in again.output
 

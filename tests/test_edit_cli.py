@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hipbench.cli import main
+from hipbench.protocols import edit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "edit"
 TINY = ["--suite", "edit", "--model", "tiny-llama", "--device", "cpu", "--seeds", "1", "--steps", "2", "--limit", "4"]
@@ -36,11 +38,17 @@ def test_three_modes_on_a_zsre_file_run_and_get_one_table_each(tmp_path):
         assert config["suite_definition"]["edit_data"]["format"] == "zsre"
         assert config["config"]["protocol_options"]["data"] == str(Path(data).resolve())
         modes.add(metrics["edit_mode"])
+        # the examples the leaderboard resamples average to the recorded metrics, in every mode
+        rows = [json.loads(line) for line in (run / "measurements.jsonl").read_text().splitlines()]
+        for key, (_, scores) in edit.example_scores(metrics, rows).items():
+            mean = sum(scores.values()) / len(scores)
+            assert mean == pytest.approx(metrics[key], abs=1e-12), (metrics["edit_mode"], key)
     assert modes == {"single", "batch", "sequential"}
     result = invoke("leaderboard", str(out), "--out", str(boards))
     assert result.exit_code == 0, result.output
-    tables = sorted(p.name for p in boards.glob("*.md"))
+    tables = sorted(p.name for p in boards.glob("*.md") if p.name != "README.md")
     assert len(tables) == 3 and all(name.startswith("edit__tiny-llama__") for name in tables)
+    assert all(f"({name})" in (boards / "README.md").read_text() for name in tables)
     sequential = next(boards.glob("*edit_mode-sequential*.md")).read_text()
     for column in ("Reliability", "Efficacy", "Generalization", "Locality", "Portability", "Fact retention"):
         assert column in sequential

@@ -118,7 +118,7 @@ def test_the_adapter_key_changes_with_what_shapes_the_adapter_and_not_with_merge
 
 def test_leaderboard_writes_one_table_and_plot_per_rule_with_differences_to_lora(runs, tmp_path):
     _, _, out, _ = runs
-    written, incomplete = write_leaderboards(out, tmp_path)
+    written, incomplete = write_leaderboards(out, tmp_path, plots=True)
     assert incomplete == 0
     names = sorted(p.name for p in written)
     for rule in ("sum", "ties"):
@@ -171,7 +171,7 @@ def test_cli_runs_the_merge_suite_then_the_other_rule_reuses_its_adapters(tmp_pa
         ("sum", 4, 0), ("ties", 0, 4)]
     assert metrics[0]["tasks"] == ["fictional-capitals", "word-codes", "number-words", "arithmetic"]
     assert [metrics[0]["sizes"][t]["used"] for t in ("2", "3", "4")] == [2, 2, 1]
-    board = CliRunner().invoke(main, ["leaderboard", str(out), "--out", str(boards)], catch_exceptions=False)
+    board = CliRunner().invoke(main, ["leaderboard", str(out), "--out", str(boards), "--plots"], catch_exceptions=False)
     assert board.exit_code == 0, board.output
     assert {"merge__tiny-llama__merge_instances-2.png",
             "merge__tiny-llama__merge_instances-2_merge_rule-ties.png"} <= {p.name for p in boards.iterdir()}

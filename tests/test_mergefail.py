@@ -10,7 +10,7 @@ import pytest
 from hipbench.mergefail import (bootstrap_ci, draw_instances, instance_failed, mergefail, paired_difference,
                                 retention, summarize_size)
 from hipbench.plots import plot_mergefail
-from hipbench.protocols.merge import pooled_mergefail, write_extras
+from hipbench.protocols.merge import pooled_mergefail, write_extras, write_plots
 
 
 def test_all_distinct_subsets_are_used_once_when_fewer_exist_than_asked():
@@ -123,11 +123,13 @@ def test_extras_land_beside_a_table_whose_model_file_name_has_dots(tmp_path):
     table, data = tmp_path / f"{stem.name}.md", tmp_path / f"{stem.name}.json"
     table.write_text("# table\n")
     data.write_text('{"rows": []}\n')
-    assert write_extras(records, stem) == [tmp_path / f"{stem.name}.png"]
-    assert (tmp_path / f"{stem.name}.png").read_bytes()[:4] == b"\x89PNG"
+    write_extras(records, stem)
     assert "MergeFail pooled over seeds" in table.read_text()
     assert "mergefail_pooled" in json.loads(data.read_text())
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([table.name, data.name, f"{stem.name}.png"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([table.name, data.name])  # no figure without --plots
+    header = {"suite": "merge", "model": records[0]["config"]["config"]["model"]}
+    assert write_plots(records, header, [], stem) == [tmp_path / f"{stem.name}.png"]
+    assert (tmp_path / f"{stem.name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plot_mergefail_writes_a_png(tmp_path):

@@ -6,6 +6,13 @@ A suite names its protocol (`SuiteSpec.protocol`). Each protocol module provides
     LEADERBOARD_COLUMNS: list[tuple[str, str]]                       # (metrics key, column title)
     LEADERBOARD_NOTE: str                                            # what the columns mean
 
+and optionally, for the leaderboard,
+
+    PAIRED_COLUMNS: tuple[str, ...]                                  # metrics compared with lora
+    example_scores(metrics, rows) -> {key: (unit, {example: score})}  # per-example outcomes
+    write_extras(records, stem)                                      # more text below the table
+    write_plots(records, header, rows, stem) -> list[Path]           # figures, with --plots only
+
 and the runner and leaderboard look them up here, so a new protocol is one module and one line.
 The metrics dict must hold `budget`, `rank`, `trainable_params` and `planned_trainable`.
 

@@ -12,7 +12,9 @@ CPU the final metrics equal an uninterrupted run's except for wall-clock fields.
 """
 from __future__ import annotations
 
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -52,6 +54,22 @@ LEADERBOARD_NOTE = (
         "subspaces; Drift U/V = mean sin² of the principal angles between the top-k left/right singular subspaces "
         "of W0 and W0 + ΔW (k = 32), averaged over adapted layers."
 )
+
+# Outcome metrics compared with the baseline under the table (spectral diagnostics describe a
+# method's update rather than its result; PPL ratio is exp(NLL Δ)).
+PAIRED_COLUMNS = ("aa", "bwt", "fwt", "forgetting", "fact_retention", "nll_delta")
+
+
+def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[str, float]]]:
+    """Per-example outcomes behind the table's metrics, where the records keep them: only fact
+    retention (one 0/1 per probe fact the base model knew); task accuracies are recorded as
+    totals, so AA, BWT, FWT and forgetting can be bounded over seeds only."""
+    last = len(result["tasks"])
+    facts = {r["after_task"]: r["values"] for r in rows if r.get("metric") == "fact_correct"}
+    if 0 not in facts or last not in facts:
+        return {}
+    kept = metrics.retained_facts([bool(v) for v in facts[0]], [bool(v) for v in facts[last]])
+    return {"fact_retention": ("probe facts", {str(i): float(v) for i, v in kept.items()})}
 
 
 def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
@@ -232,3 +250,32 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                    "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
                    "train": train_log})
     return result
+
+
+# --- leaderboard figures -------------------------------------------------------------------------
+def mean_accuracy_matrices(records: list[dict]) -> dict[str, np.ndarray]:
+    """R per method, averaged over seeds, from `accuracy_matrix` of each run's metrics.json (the
+    runner computes it from the accuracy rows of measurements.jsonl; rows: base, then after task i)."""
+    from hipbench.leaderboard import by_method
+
+    return {label: np.mean([np.asarray(r["metrics"]["accuracy_matrix"], dtype=float) for r in group], axis=0)
+            for label, group in by_method(records).items()}
+
+
+def write_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
+    """The figures next to a continual table (`hipbench leaderboard --plots`), all from the same
+    records as the table."""
+    from hipbench import plots
+    from hipbench.leaderboard import table_file
+
+    def png(name: str) -> Path:
+        return table_file(stem, f"__{name}.png")
+
+    title = f"{header['suite']} on {Path(header['model']).name}"
+    matrices = mean_accuracy_matrices(records)
+    return [plots.plot_accuracy_matrices(matrices, header["tasks"], png("accuracy_matrix"),
+                                         f"{title}: accuracy matrix R (mean over seeds)"),
+            plots.plot_forgetting_curves(matrices, header["tasks"], png("forgetting"),
+                                         f"{title}: accuracy per task across the stream"),
+            plots.plot_aa_vs_general(rows, png("aa_vs_general"), f"{title}: AA against general-capability loss"),
+            plots.plot_spectral(rows, png("spectral"), f"{title}: spectral footprint")]

@@ -117,6 +117,24 @@ LEADERBOARD_NOTE = (
     "Drift U/V: spectral diagnostics of the final ΔW (k = 32)."
 )
 
+# Outcome metrics compared with the baseline under the table (not the step count or diagnostics).
+PAIRED_COLUMNS = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability",
+                  "reliability_drop", "fact_retention", "nll_delta")
+
+
+def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[str, float]]]:
+    """Per-example outcomes behind the table's metrics, from the measurement rows: each edit
+    request's mean score (the metrics average requests), each edit prompt's reliability drop,
+    each known probe fact's retention. The general-text NLL is recorded as one total: none."""
+    scores = {name: ("edit requests", {str(edit): sum(values) / len(values) for edit, values in per_request.items()
+                                       if values})
+              for name, per_request in edit_metrics.request_scores(rows, "final").items()}
+    scores["reliability_drop"] = ("edit prompts", {f"{edit}/{item}": drop for (edit, item), drop
+                                                   in edit_metrics.reliability_drops(rows).items()})
+    scores["fact_retention"] = ("probe facts", {str(fact): kept for fact, kept
+                                                in edit_metrics.retained_facts(rows).items()})
+    return {name: entry for name, entry in scores.items() if entry[1]}
+
 
 @dataclass(frozen=True)
 class EditPlan:

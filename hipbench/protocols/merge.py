@@ -67,6 +67,7 @@ from hipbench.mergefail import TAU, bootstrap_ci, draw_instances, paired_differe
 from hipbench.merging import DEFAULT_RULE, check_rule, merge_deltas, rule_description
 from hipbench.method import Context, Method
 from hipbench.models import LoadedModel, frozen_copy
+from hipbench.paired import BASELINE
 from hipbench.protocols.continual import DIAGNOSTIC_K, plan_budget
 from hipbench.records import RunRecord, read_json, write_json_atomic
 from hipbench.spectral import SVDCache, spectral_diagnostics
@@ -79,7 +80,6 @@ ADAPTER_DIR = ".adapters"
 CACHE_VERSION = 1  # bump when training changes in a way the key cannot see
 CHECKPOINT_VERSION = 1
 TABLE_SIZES = (2, 3, 4, 5)  # merge sizes with fixed leaderboard columns (continual: T = 4, cl-benchmark: 5)
-BASELINE = "lora"  # the leaderboard shows every method's MergeFail difference to this one
 
 Factors = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -103,6 +103,9 @@ LEADERBOARD_NOTE = (
     "(instance, task) pairs. Principal energy and Drift U/V are the spectral diagnostics of the single-task "
     "adapters (k = 32), averaged over tasks and adapted layers. Merge rule λ = 1 for every method."
 )
+
+# Outcome metrics compared with the baseline under the table (not the per-seed CI bounds).
+PAIRED_COLUMNS = ("single_accuracy_mean", *(f"mergefail_t{t}" for t in TABLE_SIZES), "mean_retention")
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -490,23 +493,27 @@ def pooled_mergefail(records: list[dict]) -> list[dict]:
     return rows
 
 
-def write_extras(records: list[dict], stem: Path) -> list[Path]:
-    """Next to a merge table: `<stem>.png` (MergeFail against t per method) and, appended to
-    `<stem>.md`, MergeFail pooled over seeds with its CI and the paired difference to lora."""
+def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[str, float]]]:
+    """Per-example outcomes behind MergeFail(t): one 0/1 failure per merge instance, named by its
+    task subset, so the same subset drawn in several seeds is one example (see
+    `hipbench.paired.example_bootstrap`)."""
+    return {f"mergefail_t{size}": ("merge instances", {"+".join(tasks): float(failed) for tasks, failed
+                                                       in zip(entry["instances"], entry["failed"])})
+            for size, entry in result.get("sizes", {}).items() if entry["instances"]}
+
+
+def write_extras(records: list[dict], stem: Path) -> None:
+    """Appended to `<stem>.md` (and the same numbers to `<stem>.json`): MergeFail pooled over
+    seeds with its CI and the paired difference to lora."""
     from hipbench.leaderboard import table_file
-    from hipbench.plots import plot_mergefail
 
     rows = pooled_mergefail(records)
     rules = sorted({r["metrics"].get("merge_rule", "?") for r in records})
-    cfg = records[0]["config"]["config"]
-    title = f"{cfg['suite']} on {Path(cfg['model']).name}: merge rule {', '.join(rules)}, tau = {TAU}"
-    png = table_file(stem, ".png")
-    plot_mergefail(rows, png, title)
     fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
     lines = ["", f"## MergeFail pooled over seeds, and paired difference to {BASELINE}", "",
              f"Merge rule: {', '.join(rules)}. Units are (seed, instance); 95% percentile bootstrap over units. "
              f"Δ = MergeFail(method) − MergeFail({BASELINE}) on the same units (paired bootstrap); negative = fewer "
-             f"failures than {BASELINE}. Plot: {png.name}.", "",
+             f"failures than {BASELINE}.", "",
              "| t | Method | MergeFail | 95% CI | Δ vs " + BASELINE + " | Δ 95% CI | Units (seeds) |",
              "|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (r["t"], r["method"])):
@@ -521,4 +528,14 @@ def write_extras(records: list[dict], stem: Path) -> list[Path]:
         data = json.loads(table.read_text())
         data["mergefail_pooled"] = rows
         table.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    return [png]
+
+
+def write_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
+    """`<stem>.png` next to a merge table (`hipbench leaderboard --plots`): MergeFail pooled over
+    seeds against t per method, with its 95% CI."""
+    from hipbench.leaderboard import table_file
+    from hipbench.plots import plot_mergefail
+
+    rules = sorted({r["metrics"].get("merge_rule", "?") for r in records})
+    title = f"{header['suite']} on {Path(header['model']).name}: merge rule {', '.join(rules)}, tau = {TAU}"
+    return [plot_mergefail(pooled_mergefail(records), table_file(stem, ".png"), title)]
