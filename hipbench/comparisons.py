@@ -19,7 +19,7 @@ from hipbench.mergefail import BOOTSTRAP_SAMPLES, CONFIDENCE
 from hipbench.paired import (BASELINE, EXCLUDES, INCLUDES, UNDETERMINED, example_bootstrap, paired_t_interval,
                              t_quantile, verdict)
 from hipbench.protocols import protocol_module
-from hipbench.records import read_rows
+from hipbench.records import read_measurements
 
 SeedScores = dict[int, dict[str, float]]  # seed -> example -> score
 
@@ -53,7 +53,7 @@ def seed_examples(group: list[dict], protocol: str) -> dict[str, tuple[str, Seed
         return {}
     collected: dict[str, tuple[str, dict[int, dict[str, list[float]]]]] = {}
     for record in group:
-        rows = read_rows(Path(record["dir"]) / "measurements.jsonl")
+        rows = read_measurements(Path(record["dir"]) / "measurements.jsonl", strict=True)
         if not rows:
             continue
         seed = record["config"]["config"]["seed"]

@@ -4,7 +4,10 @@
 #   SUITE: continual (default, built in) or cl-benchmark (needs DATA_DIR, e.g. ../shared/data/cl_benchmark)
 # Each (method, seed) runs as its own process, PARALLEL at a time (default: all at once): the 135M
 # model leaves a GPU mostly idle, so parallel processes finish several times sooner, and no run's
-# numbers depend on its neighbours. Complete records are skipped and incomplete ones resume at their
+# numbers depend on its neighbours. Memory bounds PARALLEL: a `continual` process peaks near 2 GB of
+# GPU memory, a `cl-benchmark` one near 7 GB (prompts of up to 600 characters), so on an 80 GB GPU
+# run at most about 10 cl-benchmark processes beside nothing else (an H100 hit out-of-memory at 10
+# beside 8 editing/merging processes). Complete records are skipped and incomplete ones resume at their
 # last task boundary, so an interrupted sweep is finished by running this again.
 # Model: HIPBENCH_MODEL_FILE or the cache.
 set -uo pipefail
@@ -15,7 +18,7 @@ suite=${4:-continual}
 data_dir=${5:-}
 parallel=${6:-0}  # xargs: 0 = as many as there are jobs
 mkdir -p "$out/logs"
-export TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+export TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 data_arg=${data_dir:+--data-dir $data_dir}
 jobs=()
 for method in ${methods//,/ }; do

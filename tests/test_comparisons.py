@@ -100,13 +100,13 @@ def test_without_lora_or_with_lora_alone_there_is_nothing_to_compare(tmp_path):
 def test_per_example_scores_average_to_the_recorded_metrics(protocol):
     """The examples resampled by the bootstrap are the ones the metric averages: their mean is the
     metric in metrics.json, for every published record and every metric with examples."""
-    from hipbench.records import read_rows
+    from hipbench.records import read_measurements
 
     records, _ = collect(PUBLISHED / protocol)
     assert records
     checked = set()
     for record in records:
-        rows = read_rows(record["dir"] / "measurements.jsonl")
+        rows = read_measurements(record["dir"] / "measurements.jsonl", strict=True)
         scores = protocol_module(protocol).example_scores(record["metrics"], rows)
         for key, (_, per_example) in scores.items():
             assert sum(per_example.values()) / len(per_example) == pytest.approx(record["metrics"][key], abs=1e-12), key
