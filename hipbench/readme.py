@@ -13,11 +13,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from hipbench.mergefail import CONFIDENCE
+from hipbench.models import SMOLLM2_FILE, SMOLLM2_SHA256, SMOLLM2_WHEEL
 from hipbench.paired import BASELINE
 from hipbench.report import table_title
 
 README_NAME = "README.md"
 NOT_RECORDED = "not recorded"
+DEFAULT_ALIAS = "smollm2-135m"
 VERSIONS = ("hipbench", "torch", "transformers", "peft", "python")  # environment keys worth a line
 
 
@@ -74,9 +76,16 @@ def _hardware(record: dict) -> str:
 
 
 def _model(record: dict) -> str:
-    """Name as configured, and the loaded file with its sha256 where the record has `model_source`."""
-    source = record["config"].get("model_source") or f"file and sha256 {NOT_RECORDED}"
-    return f"{record['config']['config']['model']}: {source}"
+    """Name as configured, and the loaded file with its sha256 where the record has `model_source`.
+
+    Records made before `model_source` existed still name the embedded default's alias, and that
+    alias loads only the one file whose sha256 `hipbench.models` pins (a mismatch is an error), so
+    the pinned file is the loaded one; other models without a source say so."""
+    name = record["config"]["config"]["model"]
+    source = record["config"].get("model_source")
+    if not source and name == DEFAULT_ALIAS:
+        source = f"{SMOLLM2_FILE} from PyPI {SMOLLM2_WHEEL}, sha256 {SMOLLM2_SHA256} (pinned by the alias, checked on load)"
+    return f"{name}: {source or f'file and sha256 {NOT_RECORDED}'}"
 
 
 def render_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report: Path | None = None) -> str:

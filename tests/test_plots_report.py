@@ -148,7 +148,10 @@ def test_readme_indexes_every_file_and_states_the_records_setup(built):
         assert f"- torch: {environment['torch']}" in readme
     first, last = min(c["started"] for c in configs), max(m["finished"] for m in metrics)
     assert f"- Runs started to finished: {first} to {last}" in readme
-    assert "smollm2-135m: file and sha256 not recorded" in readme  # these records predate model_source
+    # these records predate model_source: the alias's pinned file stands in, since a load checks it
+    from hipbench.models import SMOLLM2_SHA256
+    assert f"sha256 {SMOLLM2_SHA256} (pinned by the alias, checked on load)" in readme
+    assert "not recorded" not in readme
     budgets = {m["budget"] for m in metrics}
     assert all(f"| {budget} (trainable: " in readme for budget in budgets)
 
