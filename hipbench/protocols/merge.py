@@ -127,7 +127,7 @@ def task_seed(seed: int, task: str) -> int:
 def adapter_identity(loaded: LoadedModel, method: Method, task: TaskData, preservation: GeneralSet,
                      cfg: RunConfig, plan: dict) -> dict:
     """Everything that determines a single-task adapter's ΔW (and nothing that does not)."""
-    return {
+    identity = {
         "cache_version": CACHE_VERSION,
         "model": loaded.name,
         "model_source": loaded.source,
@@ -146,6 +146,9 @@ def adapter_identity(loaded: LoadedModel, method: Method, task: TaskData, preser
         "limit": cfg.limit,
         "device": cfg.device,
     }
+    if cfg.svd != "exact":  # the SVD solver shapes PiSSA's and HiP-LoRA's start; adapters cached before it keep their key
+        identity["svd"] = cfg.svd
+    return identity
 
 
 def adapter_key(identity: dict) -> str:
@@ -227,7 +230,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
 def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, plan: dict,
                          record: RunRecord, device: torch.device) -> tuple[list[Factors], list[dict]]:
     """One adapter per task, from the cache when its key matches, else trained and stored."""
-    svd = SVDCache(device=device)
+    svd = SVDCache(device=device, solver=cfg.svd)
     root = adapter_root(record)
     adapters, log = [], []
     for task in tqdm(suite.tasks, desc=f"{method.name} seed {cfg.seed} adapters", dynamic_ncols=True):
