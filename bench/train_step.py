@@ -5,25 +5,40 @@ AdamW, bf16 autocast on CUDA). The plain loop gets its batches tokenized in adva
 model with `labels=`, as a user's script would; hipbench's loop tokenizes per step and runs its
 hooks, so any harness overhead shows up in the ratio. Ratios are measured in one process, one
 after the other, after a warm-up, so they compare like with like on whatever machine runs this.
+Peak GPU memory is measured over each contender's timed steps; "own" is that peak minus what was
+allocated before the contender's copy of the model was made (the shared reference model).
 
-    python bench/train_step.py --model smollm2-135m --methods lora,hiplora --steps 30
-    python bench/train_step.py --model llama8b-shape --methods lora --steps 10   # random bf16 weights
+`--fast` adds a PEFT contender for the stretch target: fused AdamW and batches staged on the device
+before timing (`--compile` also wraps the model in torch.compile). It trains from the same LoRA
+initialisation on the same batches as the plain loop, and its losses over the first 20 steps must
+equal the plain loop's to 1e-3. A larger micro-batch or sequence packing would change the losses,
+so they are not part of it.
 
-Prints one line per contender and writes JSON with --json.
+Models: an alias (smollm2-135m, tiny-llama) or path, or `llama8b-shape` (Llama-3.1-8B's shapes,
+random bf16 weights; throughput does not depend on the values) and `llama-mini-shape` (the same
+proportions, tiny, for a CPU check). PiSSA and HiP-LoRA need the top-k SVD of every target: it is
+computed before timing, batched, by the fast solver unless `--svd exact` (the solver does not change
+the training step), in a temporary cache.
+
+    python bench/train_step.py --model smollm2-135m --methods lora,hiplora --steps 20
+    python bench/train_step.py --model llama8b-shape --methods lora,hiplora --steps 10 --fast
+    python bench/train_step.py --model llama-mini-shape --device cpu --steps 3 --warmup 1 --fast
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import json
+import gc
 import random
+import tempfile
 import time
 
 import torch
+from benchlib import SHAPES, environment, random_llama, sync, timed, write_json
 
 from hipbench.config import RunConfig
 from hipbench.method import DEFAULT_TARGETS, Context
-from hipbench.models import byte_tokenizer, load_model
+from hipbench.models import load_model
 from hipbench.protocols.continual import plan_budget
 from hipbench.runner import make_method
 from hipbench.spectral import SVDCache
@@ -32,125 +47,202 @@ from hipbench.train import TrainConfig, collate, encode, train_task
 
 WORDS = ("river stone light paper window garden silver market engine forest cloud letter bridge "
          "number candle orange winter music planet circle doctor yellow mirror island").split()
-
-
-def llama8b_shaped() -> tuple[torch.nn.Module, object]:
-    """Llama-3.1-8B's shapes with random bf16 weights: throughput does not depend on the values."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192,
-                         rope_theta=500000.0)
-    with torch.device("cuda"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
-    return model, byte_tokenizer()
+LOSS_CHECK_STEPS = 20
+LOSS_TOLERANCE = 1e-3
+SVD_K = {"hiplora": lambda method, rank: method.options.k, "pissa": lambda method, rank: rank}  # top-k each attach reads
 
 
 def examples(count: int, words: int, seed: int = 0) -> tuple[Example, ...]:
     rng = random.Random(seed)
-    text = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))
+    text = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))  # noqa: E731
     return tuple(Example(prompt=text(words), answer=text(words // 8)) for _ in range(count))
 
 
-def plain_peft_loop(model: torch.nn.Module, batches: list[dict], cfg: TrainConfig, device: torch.device) -> float:
-    """Seconds for `len(batches)` steps of the loop a PEFT user writes."""
+def memory_gib(device: torch.device, before: int) -> dict:
+    if device.type != "cuda":
+        return {"peak_gib": None, "own_gib": None}
+    peak = torch.cuda.max_memory_allocated(device)
+    return {"peak_gib": peak / 2**30, "own_gib": (peak - before) / 2**30}
+
+
+def start_memory(device: torch.device) -> int:
+    return torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def release(device: torch.device) -> None:
+    """Free a finished contender's model copy now: PEFT and method modules hold reference cycles,
+    and at 8B every copy left for the garbage collector is 16 GB."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg: TrainConfig,
+                   device: torch.device, fast: bool = False, compile_model: bool = False) -> dict:
+    """A PEFT LoRA r8 loop as a user writes it (or with the `--fast` changes): warm-up steps, the
+    LoRA weights put back to their initial values, then the timed steps with a fresh optimizer."""
     from peft import LoraConfig, get_peft_model
 
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                                                  target_modules=list(DEFAULT_TARGETS)))
-    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=cfg.lr)
+    before = start_memory(device)
+    work = copy.deepcopy(model)
+    torch.manual_seed(0)  # the same LoRA initialisation for every PEFT contender
+    peft_model = get_peft_model(work, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                                                 target_modules=list(DEFAULT_TARGETS)))
     peft_model.train()
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    initial = [p.detach().clone() for p in params]
+    forward = torch.compile(peft_model) if compile_model else peft_model
+    if fast:  # staged once, outside the timing: the loop then never waits for a host copy
+        batches = [{k: v.to(device, non_blocking=True) for k, v in b.items()} for b in batches]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def steps(chunk: list[dict]) -> list[torch.Tensor]:
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, fused=True if fast else None)
+        losses = []
+        for batch in chunk:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast:
+                loss = forward(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.detach())  # read after the timing: no host sync per step
+        return losses
+
+    steps(batches[:warmup])
+    with torch.no_grad():
+        for param, value in zip(params, initial):
+            param.copy_(value)
+    reset_peak(device)
+    losses, seconds = timed(lambda: steps(batches[warmup:]), device)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
+    result = {"tokens_per_s": tokens / seconds, "seconds": seconds, "steps": len(losses),
+              "losses": [float(x) for x in losses], **memory_gib(device, before)}
+    del forward, peft_model, work
+    return result
+
+
+def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple[Example, ...], args,
+                       cfg: TrainConfig, device: torch.device, svd_dir: str) -> dict:
+    """One method through hipbench's own loop (`train_task`), attached as the continual protocol does."""
+    method = make_method(name, {})
+    before = start_memory(device)
+    work = copy.deepcopy(model)
+    plan = plan_budget(work, method, RunConfig(method=name, suite="bench", model=args.model, seed=0, train=cfg))
+    cache = SVDCache(svd_dir, device=device, solver=args.svd)
+    if name in SVD_K:  # batched, before timing; attach then reads the factors from memory
+        k = SVD_K[name](method, plan["rank"])
+        _, svd_s = timed(lambda: cache.top_k_many([work.get_submodule(t).weight for t in plan["targets"]], k), device)
+    preservation = GeneralSet(tuple(f"{e.prompt} {e.answer}" for e in data[:16]), ())
+    ctx = Context(tokenizer=tokenizer, device=device, generator=torch.Generator().manual_seed(0),
+                  preservation=preservation, batch_size=args.batch, max_length=cfg.max_length, svd=cache)
+    method.attach(work, plan["targets"], plan["rank"], ctx)
+    work.to(device)
+    method.begin_task(work, TaskData(name="bench", scoring="exact", train=data, test=()), ctx)
+    warm = args.batch * args.warmup
+    train_task(work, method, data[:warm], tokenizer, TrainConfig(steps=args.warmup, batch_size=args.batch),
+               device, torch.Generator().manual_seed(0))
+    reset_peak(device)
     sync(device)
+    stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
+    result = {"rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
+              "seconds": stats.seconds, "steps": stats.steps, **memory_gib(device, before)}
+    if name in SVD_K:
+        result.update(svd_s=svd_s, svd_solver=args.svd, svd_fallbacks=cache.fallbacks)
+    del work
+    return result
+
+
+def build_model(spec: str, device: torch.device):
+    """(model on the device with every weight frozen, tokenizer, seconds to build it)."""
     start = time.perf_counter()
-    for batch in batches:
-        batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = peft_model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(peft_model.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    if spec in SHAPES:
+        model, tokenizer = random_llama(SHAPES[spec], device)
+    else:
+        loaded = load_model(spec)
+        model, tokenizer = loaded.model.to(device), loaded.tokenizer
+    model.requires_grad_(False)
     sync(device)
-    return time.perf_counter() - start
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    return model, tokenizer, time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--model", default="smollm2-135m", help="alias, path, llama8b-shape or llama-mini-shape")
     parser.add_argument("--methods", default="lora,pissa,hiplora,olora,lalora,sclora")
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--words", type=int, default=180, help="prompt words per example (~1.3 tokens each)")
+    parser.add_argument("--svd", default="fast", choices=["fast", "exact"], help="top-k SVD for PiSSA and HiP-LoRA")
+    parser.add_argument("--fast", action="store_true", help="add the fused-AdamW PEFT contender (losses checked)")
+    parser.add_argument("--compile", action="store_true", help="with --fast: also torch.compile the model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     device = torch.device(args.device)
-    if args.model == "llama8b-shape":
-        model, tokenizer = llama8b_shaped()
-    else:
-        loaded = load_model(args.model)
-        model, tokenizer = loaded.model.to(device), loaded.tokenizer
-    model.requires_grad_(False)
+    torch.backends.cuda.matmul.allow_tf32 = False  # as hipbench's runner sets it
+    model, tokenizer, build_s = build_model(args.model, device)
     data = examples(args.batch * (args.steps + args.warmup), args.words)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     pairs = [encode(tokenizer, e, cfg.max_length) for e in data]
-    batches = []
-    for i in range(0, len(pairs), args.batch):
-        batch = collate(pairs[i:i + args.batch], pad)
-        batches.append({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
-                        "labels": batch["labels"]})
-    tokens = sum(int(b["attention_mask"].sum()) for b in batches[args.warmup:])
+    batches = [collate(pairs[i:i + args.batch], pad) for i in range(0, len(pairs), args.batch)]
+    report: dict = {"bench": "train_step", "environment": environment(device), "model": args.model,
+                    "model_build_s": build_s, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
+                    "sequence_tokens": int(batches[0]["attention_mask"].sum(1).float().mean()),
+                    "precision": "bf16 autocast" if device.type == "cuda" else "fp32", "results": {}}
+    results = report["results"]
+    print(f"{args.model} on {device} (built in {build_s:.1f} s), batch {args.batch} × ~{report['sequence_tokens']} "
+          f"tokens, {args.warmup} warm-up + {args.steps} timed steps")
 
-    results = []
-    plain_peft_loop(copy.deepcopy(model), batches[:args.warmup], cfg, device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    seconds = plain_peft_loop(copy.deepcopy(model), batches[args.warmup:], cfg, device)
-    baseline = tokens / seconds
-    results.append({"name": "plain PEFT LoRA r8", "tokens_per_s": baseline, "ratio": 1.0,
-                    "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None})
+    results["plain PEFT LoRA r8"] = peft_contender(model, batches, args.warmup, cfg, device)
+    release(device)
+    write_json(args.json, report)
+    if args.fast:
+        label = "fast PEFT LoRA r8" + (" (compiled)" if args.compile else "")
+        fast = peft_contender(model, batches, args.warmup, cfg, device, fast=True, compile_model=args.compile)
+        checked = min(LOSS_CHECK_STEPS, args.steps)
+        gap = max(abs(a - b) for a, b in zip(fast["losses"][:checked], results["plain PEFT LoRA r8"]["losses"][:checked]))
+        fast.update(loss_max_abs_diff=gap, loss_steps_checked=checked, losses_equal=gap <= LOSS_TOLERANCE)
+        results[label] = fast
+        release(device)
+        write_json(args.json, report)
+    with tempfile.TemporaryDirectory() as svd_dir:
+        for name in [m for m in args.methods.split(",") if m]:
+            try:
+                results[f"hipbench {name}"] = hipbench_contender(name, model, tokenizer, data, args, cfg, device, svd_dir)
+            except torch.OutOfMemoryError as error:  # one method too large for the device is a result, not a crash
+                results[f"hipbench {name}"] = {"error": f"out of memory: {str(error).splitlines()[0]}"}
+            release(device)
+            write_json(args.json, report)
 
-    preservation = GeneralSet(tuple(f"{e.prompt} {e.answer}" for e in data[:16]), ())
-    for name in args.methods.split(","):
-        method = make_method(name, {})
-        work = copy.deepcopy(model)
-        run_cfg = RunConfig(method=name, suite="bench", model=args.model, seed=0, train=cfg)
-        plan = plan_budget(work, method, run_cfg)
-        ctx = Context(tokenizer=tokenizer, device=device, generator=torch.Generator().manual_seed(0),
-                      preservation=preservation, batch_size=args.batch, max_length=cfg.max_length,
-                      svd=SVDCache(device=device))
-        method.attach(work, plan["targets"], plan["rank"], ctx)
-        work.to(device)
-        task = TaskData(name="bench", scoring="exact", train=data, test=())
-        method.begin_task(work, task, ctx)
-        train_task(work, method, data[:args.batch * args.warmup], tokenizer,
-                   TrainConfig(steps=args.warmup, batch_size=args.batch), device, torch.Generator().manual_seed(0))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        stats = train_task(work, method, data[args.batch * args.warmup:], tokenizer, cfg, device,
-                           torch.Generator().manual_seed(1))
-        rate = stats.tokens / stats.seconds
-        results.append({"name": f"hipbench {name} (rank {plan['rank']}, {plan['planned_trainable']} trainable)",
-                        "tokens_per_s": rate, "ratio": rate / baseline,
-                        "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None})
-        del work
-    lora = next((r for r in results if r["name"].startswith("hipbench lora ")), None)
-    for row in results:
-        per_lora = f"  time/step vs hipbench LoRA {lora['tokens_per_s'] / row['tokens_per_s']:.2f}x" if lora else ""
-        memory = f"  peak {row['peak_gib']:.2f} GiB" if row["peak_gib"] is not None else ""
-        print(f"{row['name']:55s} {row['tokens_per_s']:10.0f} tokens/s  {row['ratio']:.2f}x plain PEFT{per_lora}{memory}")
-    if args.json:
-        env = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
-               "model": args.model, "batch": args.batch, "steps": args.steps, "date": time.strftime("%Y-%m-%d")}
-        with open(args.json, "w") as handle:
-            json.dump({"environment": env, "results": results}, handle, indent=2)
+    plain = results["plain PEFT LoRA r8"]["tokens_per_s"]
+    lora = results.get("hipbench lora", {}).get("tokens_per_s")
+    for row in results.values():
+        if "tokens_per_s" in row:
+            row["vs_plain_peft"] = row["tokens_per_s"] / plain
+            row["vs_hipbench_lora"] = row["tokens_per_s"] / lora if lora else None
+    write_json(args.json, report)
+    for label, row in results.items():
+        if "error" in row:
+            print(f"{label:34s} {row['error']}")
+            continue
+        extra = f"  {row['vs_hipbench_lora']:.2f}x hipbench LoRA" if row["vs_hipbench_lora"] else ""
+        memory = f"  peak {row['peak_gib']:.2f} GiB (own {row['own_gib']:.2f})" if row["peak_gib"] is not None else ""
+        rank = f" r{row['rank']}" if "rank" in row else ""
+        loss = (f"  losses {'equal' if row['losses_equal'] else 'DIFFER'} to plain (max |Δ| {row['loss_max_abs_diff']:.1e}"
+                f" over {row['loss_steps_checked']} steps)") if "losses_equal" in row else ""
+        print(f"{label + rank:34s} {row['tokens_per_s']:10.0f} tokens/s  {row['vs_plain_peft']:.2f}x plain PEFT{extra}"
+              f"{memory}{loss}")
+    if any(not row.get("losses_equal", True) for row in results.values()):
+        raise SystemExit("the --fast contender's losses differ from the plain loop's")
 
 
 if __name__ == "__main__":

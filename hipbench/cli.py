@@ -86,13 +86,16 @@ def main() -> None:
 @click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each.")
 @click.option("--merge-rule", default=None, help="Merging suites: sum (task arithmetic) or ties.")
 @click.option("--merge-instances", type=int, default=None, help="Merging suites: instances per merge size t.")
+@click.option("--svd", default="exact", show_default=True, type=click.Choice(["exact", "fast"]),
+              help="Top-k SVD of the pretrained weights (PiSSA, HiP-LoRA, diagnostics): exact full fp64 SVD, or "
+                   "fast fp64 subspace iteration to the same precision (recorded in the run's config when fast).")
 @click.option("--trust-remote-code", is_flag=True,
               help="Run Python code shipped in the model's repository (off by default: it runs unreviewed code; "
                    "recorded in the run's config).")
 @_fail_cleanly
 def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir, options, out,
         save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule, merge_instances,
-        trust_remote_code) -> None:
+        svd, trust_remote_code) -> None:
     """Run each method on the suite for each seed; one run record per (method, seed)."""
     from hipbench.runner import sweep
 
@@ -116,7 +119,7 @@ def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, devi
     configs = [RunConfig(method=m, suite=suite, model=model, seed=seed, budget=budget,
                          method_options=dict(sorted(option_strings.items())), data_dir=data_dir, limit=limit,
                          train=train, device=resolve_device(device), protocol_options=protocol_options,
-                         trust_remote_code=trust_remote_code)
+                         trust_remote_code=trust_remote_code, svd=svd)
                for m in method_names for seed in _int_list(seeds, "--seeds")]
     if not configs:
         raise click.BadParameter("no method or seed given", param_hint="--method/--seeds")

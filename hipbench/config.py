@@ -18,6 +18,7 @@ import torch
 
 from hipbench import __version__
 from hipbench.method import DEFAULT_TARGETS
+from hipbench.spectral import SOLVERS
 from hipbench.train import TrainConfig
 
 DEFAULT_SEEDS = (42, 100, 2024)
@@ -39,6 +40,7 @@ class RunConfig:
     device: str = "cpu"
     protocol_options: dict = field(default_factory=dict)  # e.g. edit_mode, num_edits, merge_rule
     trust_remote_code: bool = False  # --trust-remote-code: run the model repository's own Python code
+    svd: str = "exact"  # --svd: top-k SVD solver of hipbench.spectral.SVDCache ("exact" or "fast")
 
     def validate(self) -> None:
         if self.train.steps < 1:
@@ -51,6 +53,8 @@ class RunConfig:
             raise ValueError(f"--batch-size must be at least 1 (got {self.train.batch_size})")
         if not self.train.lr > 0:
             raise ValueError(f"--lr must be positive (got {self.train.lr})")
+        if self.svd not in SOLVERS:
+            raise ValueError(f"--svd {self.svd}: expected one of {', '.join(SOLVERS)}")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -63,6 +67,8 @@ class RunConfig:
             del identity["protocol_options"]
         if not identity["trust_remote_code"]:  # off is the default: records made before the flag keep their hash
             del identity["trust_remote_code"]
+        if identity["svd"] == "exact":  # the default: records made before the option keep their hash
+            del identity["svd"]
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -10,25 +10,75 @@ weights have neighbouring singular values 1e-3 apart relative to the largest, so
 computed in fp32, and on CUDA with the default Jacobi driver, is rotated by up to ~1e-2 inside
 such pairs: HiP-LoRA's invariants then hold only for hipbench's own basis, and an independent
 check against the pretrained weights fails. In fp64 the basis is exact to its fp32 storage.
+
+`SVDCache(solver="fast")` (`hipbench run --svd fast`, part of the run's hash only when not "exact")
+computes the same top-k by fp64 subspace iteration (hipbench/fast_svd.py says why that algorithm),
+batched over weights of one shape by `top_k_many`. Its files are keyed by `weight_fingerprint`,
+computed on the compute device: the sha256 key needs every weight copied to the host in fp32 and
+hashed at ~2 GB/s, 0.4 s per 4096 × 14336 weight on a CPU with SHA extensions, ~45 s over the 224
+target weights of a Llama-8B-sized model, nine times the 5 s a load may take (bench/svd_cache.py
+measures both keys). The default ("exact") keeps its algorithm, keys and file names, so existing
+caches and records are unchanged.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from hipbench.fast_svd import top_k_svd
 from hipbench.models import cache_dir
+
+SOLVERS = ("exact", "fast")
+FAST_TAG = "gram-si1"  # in the fast path's file names: a changed algorithm gets new files
+FINGERPRINT_ROW = 1 << 16  # bytes per row of the fingerprint's integer projection
+FINGERPRINT_COLUMNS = 16
+FINGERPRINT_CHUNK = 512  # rows per product (512 × 64 KiB of bytes = 256 MiB as fp64)
+GRAM_BATCH_BYTES = 1 << 32  # fast path: at most this much of fp64 Gram matrices per batch
 
 
 def weight_key(weight: torch.Tensor) -> str:
     data = weight.detach().to("cpu", torch.float32).contiguous()
     digest = hashlib.sha256(data.numpy().tobytes())
     digest.update(str(tuple(data.shape)).encode())
+    return digest.hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=4)
+def _projection(device: torch.device) -> torch.Tensor:
+    """The fingerprint's fixed integer matrix: entries ±1..±127 from SHAKE-256 of a constant, so it
+    never depends on a random generator's implementation."""
+    raw = hashlib.shake_256(b"hipbench weight fingerprint").digest(FINGERPRINT_ROW * FINGERPRINT_COLUMNS)
+    values = torch.frombuffer(bytearray(raw), dtype=torch.int8).to(torch.int64)
+    values = torch.where(values == 0, 1, values).clamp(-127, 127)
+    return values.view(FINGERPRINT_ROW, FINGERPRINT_COLUMNS).to(device=device, dtype=torch.float64)
+
+
+@torch.no_grad()
+def weight_fingerprint(weight: torch.Tensor) -> str:
+    """A key for the weight's fp32 values, computed on the weight's device.
+
+    The fp32 bytes, as signed bytes in rows of 64 KiB, are multiplied by a fixed 64 Ki × 16 matrix
+    of non-zero integers; the 16 integer sums per row are hashed with sha256 on the host (1/512 of
+    the data). Every sum is an integer below 2^31, so fp64 GEMM computes it exactly in any order:
+    the key is the same on every device. A change of any single byte changes every sum of its row;
+    the fixed projection is not collision resistant against a chosen weight, only against accidental
+    changes, which is what a cache key needs."""
+    data = weight.detach().float().contiguous().view(-1).view(torch.int8)
+    rows = -(-data.numel() // FINGERPRINT_ROW)
+    padded = torch.nn.functional.pad(data, (0, rows * FINGERPRINT_ROW - data.numel())).view(rows, FINGERPRINT_ROW)
+    projection = _projection(data.device)
+    sums = torch.cat([padded[start:start + FINGERPRINT_CHUNK].double() @ projection
+                      for start in range(0, rows, FINGERPRINT_CHUNK)])
+    digest = hashlib.sha256(sums.to(torch.int64).cpu().numpy().tobytes())
+    digest.update(str(tuple(weight.shape)).encode())
     return digest.hexdigest()[:32]
 
 
@@ -40,36 +90,92 @@ def exact_svd(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 class SVDCache:
-    """Top-k SVD factors `(U_k, S_k, V_k)` (V_k is n × k) per weight, on disk and in memory."""
+    """Top-k SVD factors `(U_k, S_k, V_k)` (V_k is n × k) per weight, on disk and in memory.
 
-    def __init__(self, directory: Path | None = None, device: torch.device | str | None = None) -> None:
+    `solver` is "exact" (full fp64 SVD per weight; the default every published record used) or
+    "fast" (fp64 subspace iteration, batched by shape in `top_k_many`; files of its own)."""
+
+    def __init__(self, directory: Path | None = None, device: torch.device | str | None = None,
+                 solver: str = "exact") -> None:
+        if solver not in SOLVERS:
+            raise ValueError(f"--svd {solver}: expected one of {', '.join(SOLVERS)}")
         self.dir = Path(directory) if directory is not None else cache_dir() / "svd"
         self.device = device  # where SVDs are computed (the GPU when there is one); None: the weight's
+        self.solver = solver
         self._memory: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.computed = 0
         self.loaded = 0
+        self.fallbacks = 0  # fast path: weights that needed the exact SVD after all
+
+    def key(self, weight: torch.Tensor) -> str:
+        if self.solver == "exact":
+            return weight_key(weight)
+        return weight_fingerprint(weight.detach().to(self.device or weight.device))
+
+    def path(self, key: str, k: int) -> Path:
+        return self.dir / f"{key}-k{k}-{'f64' if self.solver == 'exact' else FAST_TAG}.safetensors"
 
     def top_k(self, weight: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Factors in fp32 on the weight's device; `k` is capped at min(m, n)."""
-        k = min(k, *weight.shape)
-        key = (weight_key(weight), k)
-        if key not in self._memory:
-            path = self.dir / f"{key[0]}-k{k}-f64.safetensors"
+        return self.top_k_many([weight], k)[0]
+
+    def top_k_many(self, weights: list[torch.Tensor], k: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """`top_k` of each weight; the fast solver computes the missing ones batched by shape."""
+        keys = [(self.key(w), min(k, *w.shape)) for w in weights]
+        missing: dict[tuple[str, int], torch.Tensor] = {}
+        for key, weight in zip(keys, weights):
+            if key in self._memory or key in missing:
+                continue
+            path = self.path(*key)
             if path.is_file():
                 stored = load_file(str(path))
-                factors = (stored["U"], stored["S"], stored["V"])
+                self._memory[key] = (stored["U"], stored["S"], stored["V"])
                 self.loaded += 1
             else:
-                u, s, vh = exact_svd(weight.detach().to(self.device or weight.device))
-                factors = (u[:, :k].contiguous().cpu(), s[:k].contiguous().cpu(), vh[:k].T.contiguous().cpu())
-                self.dir.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")  # concurrent sweeps share the cache
-                os.close(fd)
-                save_file({"U": factors[0], "S": factors[1], "V": factors[2]}, tmp)
-                os.replace(tmp, path)
-                self.computed += 1
+                missing[key] = weight
+        for key, factors in self._compute(missing):  # saved as soon as each is computed
+            self._save(self.path(*key), factors)
             self._memory[key] = factors
-        return tuple(t.to(weight.device) for t in self._memory[key])
+            self.computed += 1
+        return [tuple(t.to(w.device) for t in self._memory[key]) for key, w in zip(keys, weights)]
+
+    def decompose(self, weight: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Uncached top-k (U_k, S_k, V_k) with this cache's solver, on the compute device in fp32
+        (the diagnostics' SVD of W0 + ΔW, which is never seen twice)."""
+        k = min(k, *weight.shape)
+        work = weight.detach().to(self.device or weight.device)
+        if self.solver == "exact":
+            u, s, vh = exact_svd(work)
+            return u[:, :k], s[:k], vh[:k].T
+        result = top_k_svd([work], k)
+        self.fallbacks += len(result.fallbacks)
+        return result.u[0].float(), result.s[0].float(), result.v[0].float()
+
+    def _compute(self, missing: dict[tuple[str, int], torch.Tensor]) -> Iterator[tuple[tuple[str, int], tuple]]:
+        if self.solver == "exact":
+            for (key, k), weight in missing.items():
+                u, s, vh = exact_svd(weight.detach().to(self.device or weight.device))
+                yield (key, k), (u[:, :k].contiguous().cpu(), s[:k].contiguous().cpu(), vh[:k].T.contiguous().cpu())
+            return
+        groups: dict[tuple, list[tuple[str, int]]] = defaultdict(list)
+        for key, weight in missing.items():
+            groups[(tuple(weight.shape), key[1])].append(key)
+        for ((m, n), k), members in groups.items():
+            per_batch = max(1, GRAM_BATCH_BYTES // (min(m, n) ** 2 * 8))
+            for start in range(0, len(members), per_batch):
+                batch = members[start:start + per_batch]
+                weights = [missing[key] for key in batch]
+                result = top_k_svd(weights, k, self.device or weights[0].device)
+                self.fallbacks += len(result.fallbacks)
+                for index, key in enumerate(batch):
+                    yield key, tuple(t[index].float().contiguous().cpu() for t in (result.u, result.s, result.v))
+
+    def _save(self, path: Path, factors: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")  # concurrent sweeps share the cache
+        os.close(fd)
+        save_file({"U": factors[0], "S": factors[1], "V": factors[2]}, tmp)
+        os.replace(tmp, path)
 
 
 def principal_energy_ratio(delta: torch.Tensor, u_k: torch.Tensor, v_k: torch.Tensor) -> float:
@@ -92,12 +198,12 @@ def layer_diagnostics(weight: torch.Tensor, delta: torch.Tensor, k: int, cache: 
     device = cache.device or weight.device
     u0, _, v0 = (t.to(device) for t in cache.top_k(weight, k))
     delta = delta.detach().float().to(device)
-    u1, _, vh1 = exact_svd(weight.detach().float().to(device) + delta)
     k = u0.shape[1]
+    u1, _, v1 = cache.decompose(weight.detach().float().to(device) + delta, k)
     return {
         "principal_energy": principal_energy_ratio(delta, u0, v0),
-        "drift_left": subspace_drift(u0, u1[:, :k]),
-        "drift_right": subspace_drift(v0, vh1[:k].T),
+        "drift_left": subspace_drift(u0, u1),
+        "drift_right": subspace_drift(v0, v1),
     }
 
 

@@ -206,7 +206,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     if resume is None:
         evaluate(model, tokenizer, suite, 0, cfg, device, record)
 
-    svd = SVDCache(device=device)
+    svd = SVDCache(device=device, solver=cfg.svd)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     model.to("cpu")

@@ -404,7 +404,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
               "requests": request_pairs(requests), "selection": selection}
     cadence = Cadence()
 
-    svd = SVDCache(device=device)
+    svd = SVDCache(device=device, solver=cfg.svd)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     adapters = record.dir / "adapters"

@@ -142,7 +142,7 @@ def task_seed(seed: int, task: str) -> int:
 def adapter_identity(loaded: LoadedModel, method: Method, task: TaskData, preservation: GeneralSet,
                      cfg: RunConfig, plan: dict) -> dict:
     """Everything that determines a single-task adapter's ΔW (and nothing that does not)."""
-    return {
+    identity = {
         "cache_version": CACHE_VERSION,
         "model": loaded.name,
         "model_source": loaded.source,
@@ -161,6 +161,9 @@ def adapter_identity(loaded: LoadedModel, method: Method, task: TaskData, preser
         "limit": cfg.limit,
         "device": cfg.device,
     }
+    if cfg.svd != "exact":  # the SVD solver shapes PiSSA's and HiP-LoRA's start; adapters cached before it keep their key
+        identity["svd"] = cfg.svd
+    return identity
 
 
 def adapter_key(identity: dict) -> str:
@@ -251,7 +254,7 @@ def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg:
     """One adapter per task, from the cache when its key matches, else trained and stored. An
     adapter counts as trained when this record trained it, in this attempt or an interrupted one.
     `append_rows` off: a resumed run, whose record holds the adapter rows already."""
-    svd = SVDCache(device=device)
+    svd = SVDCache(device=device, solver=cfg.svd)
     root = adapter_root(record)
     adapters, log = [], []
     for task in tqdm(suite.tasks, desc=f"{method.name} seed {cfg.seed} adapters", dynamic_ncols=True):
