@@ -27,11 +27,13 @@ the training step), in a temporary cache.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import gc
 import random
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from benchlib import SHAPES, environment, random_llama, sync, timed, write_json
@@ -150,13 +152,35 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
                device, torch.Generator().manual_seed(0))
     reset_peak(device)
     sync(device)
-    stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
+    with profiled(args.profile, name, device):
+        stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
     result = {"rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
               "seconds": stats.seconds, "steps": stats.steps, **memory_gib(device, before)}
     if name in SVD_K:
         result.update(svd_s=svd_s, svd_solver=args.svd, svd_fallbacks=cache.fallbacks)
     del work
     return result
+
+
+@contextlib.contextmanager
+def profiled(directory: str | None, name: str, device: torch.device):
+    """With --profile DIR: torch.profiler over the timed steps, its op table written to DIR/<name>.txt
+    (sorted by the device's own time), to explain a ratio; the profiled run's timings are not the
+    bench's numbers (the profiler adds its own overhead)."""
+    if directory is None:
+        yield
+        return
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        yield
+    sync(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    events = prof.key_averages()
+    Path(directory, f"{name}.txt").write_text(events.table(sort_by=sort, row_limit=40)
+                                              + f"\nops recorded: {sum(e.count for e in events)}\n")
 
 
 def build_model(spec: str, device: torch.device):
@@ -185,6 +209,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="with --fast: also torch.compile the model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--profile", default=None, metavar="DIR", help="write a torch.profiler table per hipbench method")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # as hipbench's runner sets it
