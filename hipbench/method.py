@@ -101,6 +101,18 @@ class Method:
         return {name: b @ a for name, (b, a) in self.delta_factors(model).items()}
 
 
+def adapter_input(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The activations as an adapter's matmuls take them. Under autocast the matmul casts its
+    inputs to the autocast dtype itself, so casting bf16 activations up to the adapter's fp32 first
+    would round-trip exactly and only add two full-size casts per module and pass (`aten::copy_`
+    in the profiles of bench/RESULTS.md); without autocast the dtypes must match. Bit-identical
+    for a layer whose input feeds one matmul (tests/test_adapter_input.py); HiP-LoRA's feeds two,
+    whose input gradients its fp32 copy sums in fp32, so it keeps the cast until a re-run."""
+    if torch.is_autocast_enabled(x.device.type):
+        return x
+    return x.to(dtype)
+
+
 def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: torch.Tensor,
                      scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Factors of ΔW = s (B A - B0 A0) for adapters that start from a piece of W (PiSSA, SC-LoRA):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, replace_module
+from hipbench.method import Context, Method, adapted_layers, adapter_input, replace_module
 
 
 @dataclass
@@ -45,7 +45,7 @@ class LoRALinear(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        update = self.dropout(x).to(self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
+        update = adapter_input(self.dropout(x), self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
         return self.base(x) + (self.scaling * update).to(x.dtype)
 
     def delta_weight(self) -> torch.Tensor:

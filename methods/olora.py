@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, replace_module
+from hipbench.method import Context, Method, adapted_layers, adapter_input, replace_module
 from hipbench.suite import TaskData
 
 
@@ -81,7 +81,7 @@ class OLoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, a = self.factors()
-        update = self.dropout(x).to(a.dtype) @ a.T @ b.T
+        update = adapter_input(self.dropout(x), a.dtype) @ a.T @ b.T
         return self.base(x) + (self.scaling * update).to(x.dtype)
 
     def orthogonality(self) -> torch.Tensor:

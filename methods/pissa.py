@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, delta_from_start, replace_module
+from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, replace_module
 
 
 @dataclass
@@ -50,7 +50,7 @@ class PiSSALinear(nn.Module):
         self.lora_B = nn.Parameter(b0.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        update = x.to(self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
+        update = adapter_input(x, self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
         return self.base(x) + (self.scaling * update).to(x.dtype)
 
 

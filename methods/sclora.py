@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, delta_from_start, replace_module
+from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, replace_module
 from hipbench.suite import Example, TaskData
 from hipbench.train import collate, encode
 
@@ -80,7 +80,7 @@ class SCLoRALinear(nn.Module):
         self.base.weight.copy_((weight - self.scaling * q @ a0).to(self.base.weight.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        update = x.to(self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
+        update = adapter_input(x, self.lora_A.dtype) @ self.lora_A.T @ self.lora_B.T
         return self.base(x) + (self.scaling * update).to(x.dtype)
 
 
