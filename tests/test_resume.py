@@ -133,23 +133,33 @@ def hipbench_cli(args: list[str], kill_after_task: int | None = None, key: str =
 
 def test_sigkilled_cli_run_resumes_to_the_same_metrics(tmp_path):
     args = ["--method", "olora", *SMOKE, "--seeds", "1"]
+    record, expected = straight_and_sigkilled_then_resumed(tmp_path, args, "continual/tiny-llama/olora/seed-1-*",
+                                                           "task", 2)
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(expected))
+    assert json.loads(record.config_path.read_text())["resumed"][0]["after_task"] == 2
+    assert not (record.dir / "checkpoint.pt").exists()
+
+
+def straight_and_sigkilled_then_resumed(tmp_path: Path, args: list[str], run_glob: str, key: str, at: int,
+                                        setup: str = "") -> tuple[RunRecord, Path]:
+    """Run `args` straight through into tmp/straight; run them again into tmp/killed, SIGKILL that
+    process once its checkpoint with `key` == `at` is on disk, check the record is incomplete, and
+    run once more to resume it. Returns (the resumed record, the straight run's directory)."""
     straight = hipbench_cli([*args, "--out", str(tmp_path / "straight")])
     _, err = straight.communicate(timeout=600)
     assert straight.returncode == 0, err
-    (expected,) = tmp_path.glob("straight/continual/tiny-llama/olora/seed-1-*")
+    (expected,) = tmp_path.glob(f"straight/{run_glob}")
 
-    victim = hipbench_cli([*args, "--out", str(tmp_path / "killed")], kill_after_task=2)
+    victim = hipbench_cli([*args, "--out", str(tmp_path / "killed")], kill_after_task=at, key=key, setup=setup)
     checkpoint = tmp_path / "killed" / expected.relative_to(tmp_path / "straight") / "checkpoint.pt"
-    sigkill_at_checkpoint(victim, checkpoint, "task", 2)
+    sigkill_at_checkpoint(victim, checkpoint, key, at)
     record = RunRecord(checkpoint.parent)
     assert record.status() == "incomplete"
 
     again = hipbench_cli([*args, "--out", str(tmp_path / "killed")])
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
-    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(expected))
-    assert json.loads(record.config_path.read_text())["resumed"][0]["after_task"] == 2
-    assert not checkpoint.exists()
+    return record, expected
 
 
 def sigkill_at_checkpoint(victim: subprocess.Popen, checkpoint: Path, key: str, value: int) -> None:
@@ -372,25 +382,12 @@ def test_sigkilled_sequential_edit_cli_run_resumes_to_the_same_metrics(tmp_path)
     args = ["--method", "olora", "--suite", "edit", "--model", "tiny-llama", "--device", "cpu", "--seeds", "1",
             "--steps", "2", "--num-edits", "4", "--data", str(data)]
     every_edit = "from hipbench.protocols import edit\nedit.Cadence.due = lambda self: True\n"
-    straight = hipbench_cli([*args, "--out", str(tmp_path / "straight")])
-    _, err = straight.communicate(timeout=600)
-    assert straight.returncode == 0, err
-    (expected,) = tmp_path.glob("straight/edit/tiny-llama/olora/seed-1-*")
-
-    victim = hipbench_cli([*args, "--out", str(tmp_path / "killed")], kill_after_task=2, key="edits_done",
-                          setup=every_edit)
-    checkpoint = tmp_path / "killed" / expected.relative_to(tmp_path / "straight") / "checkpoint.pt"
-    sigkill_at_checkpoint(victim, checkpoint, "edits_done", 2)
-    record = RunRecord(checkpoint.parent)
-    assert record.status() == "incomplete"
-
-    again = hipbench_cli([*args, "--out", str(tmp_path / "killed")])
-    _, err = again.communicate(timeout=600)
-    assert again.returncode == 0, err
+    record, expected = straight_and_sigkilled_then_resumed(tmp_path, args, "edit/tiny-llama/olora/seed-1-*",
+                                                           "edits_done", 2, setup=every_edit)
     assert comparable(read_metrics(record.dir)) == comparable(read_metrics(expected))
     assert record.measurements() == RunRecord(expected).measurements()
     assert json.loads(record.config_path.read_text())["resumed"][0]["edits_done"] == 2
-    assert not checkpoint.exists()
+    assert not (record.dir / "checkpoint.pt").exists()
 
 
 # --- merging -------------------------------------------------------------------------------------
