@@ -39,7 +39,8 @@ import torch
 from benchlib import SHAPES, environment, random_llama, sync, timed, write_json
 
 from hipbench.config import RunConfig
-from hipbench.method import DEFAULT_TARGETS, Context
+from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers
+from hipbench.methods.hiplora import HiPLoRALinear
 from hipbench.models import load_model
 from hipbench.protocols.continual import plan_budget
 from hipbench.runner import make_method
@@ -130,9 +131,20 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
     return result
 
 
+def _fuse_hiplora(model: torch.nn.Module) -> None:
+    for layer in adapted_layers(model, HiPLoRALinear).values():
+        layer.fused = True
+
+
+# contenders that are a registered method with an implementation switch not yet made its default
+VARIANTS = {"hiplora-fused": ("hiplora", _fuse_hiplora)}
+
+
 def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple[Example, ...], args,
                        cfg: TrainConfig, device: torch.device, svd_dir: str) -> dict:
     """One method through hipbench's own loop (`train_task`), attached as the continual protocol does."""
+    label = name
+    name, variant = VARIANTS.get(label, (label, None))
     method = make_method(name, {})
     before = start_memory(device)
     work = copy.deepcopy(model)
@@ -145,6 +157,8 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
     ctx = Context(tokenizer=tokenizer, device=device, generator=torch.Generator().manual_seed(0),
                   preservation=preservation, batch_size=args.batch, max_length=cfg.max_length, svd=cache)
     method.attach(work, plan["targets"], plan["rank"], ctx)
+    if variant is not None:
+        variant(work)
     work.to(device)
     method.begin_task(work, TaskData(name="bench", scoring="exact", train=data, test=()), ctx)
     warm = args.batch * args.warmup
@@ -152,7 +166,7 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
                device, torch.Generator().manual_seed(0))
     reset_peak(device)
     sync(device)
-    with profiled(args.profile, name, device):
+    with profiled(args.profile, label, device):
         stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
     result = {"rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
               "seconds": stats.seconds, "steps": stats.steps, **memory_gib(device, before)}

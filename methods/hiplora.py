@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, replace_module
+from hipbench.method import Context, Method, adapted_layers, adapter_input, replace_module
 
 
 @dataclass
@@ -53,6 +53,7 @@ class HiPLoRALinear(nn.Module):
         super().__init__()
         self.base = base
         self.scaling = scaling
+        self.fused = False  # on only in bench/train_step.py's hiplora-fused contender, for now (fused_delta)
         self.register_buffer("U", u.clone())
         self.register_buffer("V", v.clone())
         weights = (sigma / sigma[0]) ** 2
@@ -70,11 +71,24 @@ class HiPLoRALinear(nn.Module):
         return b, a
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return self.base(x) + self.fused_delta(x)
         h = x.to(self.phi.dtype)
         principal = ((h @ self.V) * self.phi) @ self.U.T
         b, a = self.projected_factors()
         residual = (h @ a.T) @ b.T
         return self.base(x) + (principal + self.scaling * residual).to(x.dtype)
+
+    def fused_delta(self, x: torch.Tensor) -> torch.Tensor:
+        """ΔW x as ([U diag(phi) | s B~] [V | A~^T]^T) x: the same map in two matmuls of width k + r
+        instead of four (the profile in bench/RESULTS.md: HiP-LoRA's extra launches, not its FLOPs,
+        cost the time). Under bf16 autocast phi is rounded inside the product, so the published
+        runs' numerics would change: `fused` stays off until bench/train_step.py's `hiplora-fused`
+        contender has measured it on the device and the HiP-LoRA records are re-run with it."""
+        b, a = self.projected_factors()
+        left = torch.cat([self.V, a.T], dim=1)
+        right = torch.cat([self.U * self.phi, self.scaling * b], dim=1)
+        return ((adapter_input(x, self.phi.dtype) @ left) @ right.T).to(x.dtype)
 
     def budget_usage(self) -> torch.Tensor:
         """Σ w_i phi_i^2 / R^2: at most 1 when the budget holds."""

@@ -83,3 +83,29 @@ def test_budget_counts_phi_and_residual_factors():
     method = HiPLoRA(HiPLoRAOptions(k=4))
     assert method.trainable_per_module(10, 6, 3) == 4 + 3 * 16
     assert method.trainable_per_module(3, 6, 1) == 3 + 9  # k capped at min(m, n)
+
+
+def test_fused_channels_are_the_same_map_with_the_same_gradients():
+    """`fused_delta` (one factor pair for both channels) must equal the two-channel forward in
+    fp32, outputs and every trainable gradient, before the bench may compare their speed."""
+    from hipbench.methods.hiplora import HiPLoRALinear
+
+    torch.manual_seed(0)
+    base = torch.nn.Linear(24, 20)
+    u, s, vh = torch.linalg.svd(base.weight.detach(), full_matrices=False)
+    layer = HiPLoRALinear(base, u[:, :5], s[:5], vh[:5].T, rank=3, scaling=2.0, budget=0.5,
+                          generator=torch.Generator().manual_seed(0))
+    base.requires_grad_(False)
+    torch.nn.init.normal_(layer.lora_B)
+    torch.nn.init.normal_(layer.phi, std=0.1)
+    x = torch.randn(4, 7, 24)
+    results = []
+    for fused in (False, True):
+        layer.zero_grad(set_to_none=True)
+        layer.fused = fused
+        out = layer(x)
+        out.pow(2).sum().backward()
+        results.append([out.detach()] + [p.grad.clone() for p in (layer.phi, layer.lora_A, layer.lora_B)])
+    for plain, fused in zip(*results):
+        assert torch.allclose(plain, fused, rtol=1e-5, atol=1e-5)
+    assert results[0][1].abs().sum() > 0 and results[0][3].abs().sum() > 0  # phi and B do receive gradient
