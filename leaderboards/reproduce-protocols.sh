@@ -13,7 +13,6 @@ out=${1:?usage: reproduce-protocols.sh OUT_DIR [METHODS] [SEEDS] [PARALLEL]}
 methods=${2:-lora,pissa,hiplora,olora,lalora,sclora}
 seeds=${3:-42,100,2024}
 parallel=${4:-16}
-mkdir -p "$out/logs"
 export TQDM_DISABLE=1 OMP_NUM_THREADS=1
 jobs=()
 for method in ${methods//,/ }; do
@@ -28,9 +27,4 @@ for method in ${methods//,/ }; do
     jobs+=("edit10-$method-$seed|python3 -m hipbench run --method $method --seeds $seed --device cuda --out $out/runs --suite edit --edit-mode sequential --num-edits 10")
   done
 done
-status=0
-printf '%s\n' "${jobs[@]}" | xargs -d '\n' -P "$parallel" -I{} bash -c \
-  'job="{}"; name=${job%%|*}; cmd=${job#*|}; bash -c "$cmd" >"'"$out"'/logs/$name.log" 2>&1 || { echo "FAILED $name"; exit 1; }' \
-  || status=1
-python3 -m hipbench leaderboard "$out/runs" --out "$out/leaderboards" || status=1
-exit $status
+printf '%s\n' "${jobs[@]}" | bash "$(dirname "$0")/run-jobs.sh" "$out" "$parallel"

@@ -17,7 +17,6 @@ seeds=${3:-42,100,2024}
 suite=${4:-continual}
 data_dir=${5:-}
 parallel=${6:-0}  # xargs: 0 = as many as there are jobs
-mkdir -p "$out/logs"
 export TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 data_arg=${data_dir:+--data-dir $data_dir}
 jobs=()
@@ -26,9 +25,4 @@ for method in ${methods//,/ }; do
     jobs+=("$suite-$method-$seed|python3 -m hipbench run --method $method --seeds $seed --suite $suite $data_arg --device cuda --out $out/runs")
   done
 done
-status=0
-printf '%s\n' "${jobs[@]}" | xargs -d '\n' -P "$parallel" -I{} bash -c \
-  'job="{}"; name=${job%%|*}; cmd=${job#*|}; bash -c "$cmd" >"'"$out"'/logs/$name.log" 2>&1 || { echo "FAILED $name"; exit 1; }' \
-  || status=1
-python3 -m hipbench leaderboard "$out/runs" --out "$out/leaderboards" || status=1
-exit $status
+printf '%s\n' "${jobs[@]}" | bash "$(dirname "$0")/run-jobs.sh" "$out" "$parallel"
