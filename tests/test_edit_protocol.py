@@ -214,12 +214,12 @@ def test_filter_keeps_only_requests_whose_ground_truth_the_base_model_predicts(t
     suite = edit_suite([known[0], unknown, known[1]], definition={"filter": edit.BASE_FILTER})
     cfg = config("batch", 2)
     plan = edit.resolve_options(cfg)
-    chosen, info = edit.select_requests(model, tokenizer, suite, plan, cfg, torch.device("cpu"))
-    assert chosen == known
+    chosen, info = edit.select_indices(model, tokenizer, suite, plan, cfg, torch.device("cpu"))
+    assert chosen == [0, 2] and [suite.edits[i] for i in chosen] == known
     assert info == {"filter": edit.BASE_FILTER, "filter_candidates": 3, "filter_passed": 2,
                     "filter_pass_rate": pytest.approx(2 / 3), "base_knows_ground_truth": pytest.approx(2 / 3)}
     with pytest.raises(SuiteDataError) as error:
-        edit.select_requests(model, tokenizer, suite, replace(plan, num_edits=3), cfg, torch.device("cpu"))
+        edit.select_indices(model, tokenizer, suite, replace(plan, num_edits=3), cfg, torch.device("cpu"))
     assert str(error.value) == ("suite edit-test: only 2 of 3 edit requests pass the filter "
                                 "base_predicts_ground_truth; --num-edits 3 needs 3")
 

@@ -227,13 +227,6 @@ def learned(model: nn.Module, tokenizer, requests: list[EditRequest], cfg: RunCo
     return all(s.predicted == s.target for s in scores)
 
 
-def select_requests(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cfg: RunConfig,
-                    device: torch.device) -> tuple[list[EditRequest], dict]:
-    """The first N requests that pass the suite's filter, and what the filter did."""
-    indices, info = select_indices(model, tokenizer, suite, plan, cfg, device)
-    return [suite.edits[i] for i in indices], info
-
-
 def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cfg: RunConfig,
                    device: torch.device) -> tuple[list[int], dict]:
     """Positions in `suite.edits` of the first N requests that pass the suite's filter, and what
