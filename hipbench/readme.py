@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
 
 from hipbench.mergefail import CONFIDENCE
 from hipbench.models import SMOLLM2_FILE, SMOLLM2_SHA256, SMOLLM2_WHEEL
 from hipbench.paired import BASELINE
-from hipbench.report import table_title
+from hipbench.report import href, table_title
 
 README_NAME = "README.md"
 NOT_RECORDED = "not recorded"
@@ -24,8 +23,7 @@ VERSIONS = ("hipbench", "torch", "transformers", "peft", "python")  # environmen
 
 
 def _link(path: Path, out_dir: Path, text: str | None = None) -> str:
-    relative = Path(path).relative_to(out_dir).as_posix()
-    return f"[{text or relative}]({quote(relative)})"
+    return f"[{text or Path(path).relative_to(out_dir).as_posix()}]({href(path, out_dir)})"
 
 
 def _cell(text: str) -> str:

@@ -24,7 +24,8 @@ img{max-width:100%;display:block;margin:1em 0}
 .caption{max-width:80em}"""
 
 
-def _href(path: Path, out_dir: Path) -> str:
+def href(path: Path, out_dir: Path) -> str:
+    """A link target for `path` relative to the page in `out_dir` (the HTML report, the README)."""
     return quote(Path(path).relative_to(out_dir).as_posix())
 
 
@@ -84,8 +85,8 @@ def render_section(table: dict, out_dir: Path) -> str:
     header, rows = table["header"], table["rows"]
     facts = "".join(f"<li><b>{html.escape(k)}:</b> {html.escape(str(v))}</li>"
                     for k, v in table_facts(header, rows))
-    files = " · ".join(f'<a href="{_href(path, out_dir)}">{ext}</a>' for ext, path in table["files"].items())
-    figures = "\n".join(f'<img src="{_href(path, out_dir)}" alt="{html.escape(Path(path).name)}">'
+    files = " · ".join(f'<a href="{href(path, out_dir)}">{ext}</a>' for ext, path in table["files"].items())
+    figures = "\n".join(f'<img src="{href(path, out_dir)}" alt="{html.escape(Path(path).name)}">'
                         for path in table["figures"])
     return "\n".join([f"<h2>{html.escape(table_title(header))}</h2>", f'<ul class="facts">{facts}</ul>',
                       f"<p>{html.escape(columns_note(header['protocol']))}</p>", f"<p>Files: {files}</p>",
