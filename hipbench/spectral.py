@@ -154,8 +154,7 @@ class SVDCache:
     def _compute(self, missing: dict[tuple[str, int], torch.Tensor]) -> Iterator[tuple[tuple[str, int], tuple]]:
         if self.solver == "exact":
             for (key, k), weight in missing.items():
-                u, s, vh = exact_svd(weight.detach().to(self.device or weight.device))
-                yield (key, k), (u[:, :k].contiguous().cpu(), s[:k].contiguous().cpu(), vh[:k].T.contiguous().cpu())
+                yield (key, k), tuple(t.contiguous().cpu() for t in self.decompose(weight, k))
             return
         groups: dict[tuple, list[tuple[str, int]]] = defaultdict(list)
         for key, weight in missing.items():
