@@ -32,6 +32,7 @@ from benchlib import environment, timed, write_json
 from hipbench import scoring
 from hipbench.models import load_model
 from hipbench.suite import Example, TaskData
+from hipbench.train import encode
 from hipbench.tasks import cl_benchmark, continual
 
 SCORING_TARGET = 10.0  # batched option scoring at least this many times the naive loop's examples/s, on a GPU
@@ -79,14 +80,6 @@ def benchmark_tasks(limit: int, data_dir: str | None) -> list[TaskData]:
     return tasks
 
 
-def encode(tokenizer, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
-    """Prompt and continuation tokenized separately (hipbench's split), the prompt cut from the left
-    so that both fit in MAX_LENGTH."""
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    cont = tokenizer(continuation, add_special_tokens=False)["input_ids"][:MAX_LENGTH - 1]
-    return ids[-(MAX_LENGTH - len(cont)):], cont
-
-
 @torch.no_grad()
 def naive_option_scores(model, tokenizer, examples: tuple[Example, ...], device: torch.device) -> list[list[float]]:
     """One forward pass per (prompt, option): the option tokens' summed log-probability."""
@@ -95,7 +88,9 @@ def naive_option_scores(model, tokenizer, examples: tuple[Example, ...], device:
     for example in examples:
         row = []
         for option in example.options:
-            prompt, cont = encode(tokenizer, example.prompt, option)
+            # hipbench's split (prompt and option tokenized apart, the prompt cut from the left), so
+            # that both loops score the same tokens
+            prompt, cont = encode(tokenizer, Example(example.prompt, option), MAX_LENGTH, terminate=False)
             ids = torch.tensor([prompt + cont], device=device)
             with autocast:
                 logits = model(input_ids=ids).logits[0]
