@@ -62,9 +62,10 @@ def teacher_forced(model: nn.Module, tokenizer, pairs: list[tuple[str, str]], de
         # values are the same)
         logprobs = torch.log_softmax(logits[:, :-1][scored].float(), dim=-1)
         wanted = targets[scored]
-        picked = logprobs.gather(-1, wanted.unsqueeze(-1)).squeeze(-1).cpu().split(scored.sum(1).tolist())
-        predicted = logprobs.argmax(-1).cpu().split(scored.sum(1).tolist())
-        wanted = wanted.cpu().split(scored.sum(1).tolist())
+        per_row = scored.sum(1).tolist()
+        picked = logprobs.gather(-1, wanted.unsqueeze(-1)).squeeze(-1).cpu().split(per_row)
+        predicted = logprobs.argmax(-1).cpu().split(per_row)
+        wanted = wanted.cpu().split(per_row)
         for row, index in enumerate(chunk):
             results[index] = TeacherForced(wanted[row].tolist(), predicted[row].tolist(), picked[row].tolist())
     return results  # type: ignore[return-value]
