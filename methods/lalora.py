@@ -21,9 +21,11 @@ tri-diagonal variant (A-B cross blocks) is not implemented.
 Curvature data: the shared preservation set (`ctx.preservation`, never test data): texts scored as
 plain language modelling (every token after the first) and facts as prompt + answer (answer
 tokens scored), at most `examples` of them, evenly spaced, no randomness. F is the per-example
-Fisher: each example's mean-token loss is differentiated on its own and the squared gradients
-are averaged ("empirical", labels from the data; "true" samples labels from the model's own
-predictive, one draw per example, from a generator seeded with the run's seed).
+Fisher: the gradient of each example's own mean-token loss, squared, averaged over examples
+("empirical", labels from the data; "true" samples labels from the model's own predictive, one
+draw per position of each example, from a generator seeded with the run's seed). The per-example
+gradients come from one backward pass per chunk of examples (the layer inputs and output
+gradients of each row give its LoRA gradients in closed form), not one pass per example.
 
 The B = 0 degeneracy and the anchor (the paper's answer was not available to us): at LoRA's
 initialisation ∂L/∂A = s B^T g x^T = 0, so the Fisher of A is exactly zero, while the Fisher of B
@@ -79,25 +81,42 @@ def preservation_pairs(tokenizer, preservation: GeneralSet, max_length: int, lim
     return pairs
 
 
-def example_loss(model: nn.Module, batch: dict, sampler: torch.Generator | None) -> torch.Tensor:
-    """Mean-token cross-entropy of one example; with a sampler, targets are drawn from the model."""
+FISHER_CHUNK = 16  # preservation examples per forward/backward of the curvature estimate
+
+
+def example_losses(model: nn.Module, batch: dict, lengths: list[int],
+                   sampler: torch.Generator | None) -> torch.Tensor:
+    """Mean-token cross-entropy of each row of a right-padded batch; with a sampler, targets are
+    drawn from the model, row by row over the row's own positions (the draws a batch of one makes).
+    No attention mask: under right padding and causal attention no real token sees a pad."""
     logits = model(input_ids=batch["input_ids"]).logits[:, :-1].float()
     targets = batch["labels"][:, 1:]
     if sampler is not None:
-        probs = logits.detach().softmax(-1).reshape(-1, logits.size(-1)).cpu()
-        drawn = torch.multinomial(probs, 1, generator=sampler).reshape(targets.shape).to(targets.device)
+        drawn = torch.full_like(targets, IGNORE)
+        for row, length in enumerate(lengths):
+            probs = logits[row, :length - 1].detach().softmax(-1).cpu()
+            drawn[row, :length - 1] = torch.multinomial(probs, 1, generator=sampler).squeeze(-1).to(targets.device)
         targets = torch.where(targets == IGNORE, targets, drawn)
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                       ignore_index=IGNORE)
+    losses = nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE, reduction="none")
+    return losses.sum(1) / (targets != IGNORE).sum(1)
 
 
-def kfac_terms(layer: LoRALinear, x: torch.Tensor, grad_y: torch.Tensor) -> dict[str, tuple[torch.Tensor, ...]]:
-    """One example's K-FAC sums (Σ_t g g^T, Σ_t a a^T) for A and B. The last position never reaches
-    the loss of a causal LM (its gradient is zero), so it is left out of both."""
-    x, g_b = x[0, :-1].float(), layer.scaling * grad_y[0, :-1].float()
+def per_example_terms(layer: LoRALinear, x: torch.Tensor, grad_y: torch.Tensor, valid: torch.Tensor,
+                      kfac: bool) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Curvature sums over the rows of a batch, from the layer's input x and the gradient of the sum
+    of per-example losses at its output, (rows, tokens, features) each. Rows do not interact, so row
+    n of grad_y is example n's own gradient: its LoRA gradients are ∂ℓ/∂B = s Σ_t g (A x)^T and
+    ∂ℓ/∂A = s Σ_t (B^T g) x^T, formed per example without a backward pass per example.
+    diag: Σ_n (∂ℓ_n/∂θ)^2. kfac: Σ_n Σ_t (g g^T, a a^T) over `valid` positions (real tokens but the
+    last, which never reaches a causal LM's loss)."""
+    x, g_b = x.float(), layer.scaling * grad_y.float()
     g_a = g_b @ layer.lora_B.detach().float()
     u = x @ layer.lora_A.detach().float().T
-    return {"lora_A": (g_a.T @ g_a, x.T @ x), "lora_B": (g_b.T @ g_b, u.T @ u)}
+    if kfac:
+        x, g_a, g_b, u = x[valid], g_a[valid], g_b[valid], u[valid]
+        return {"lora_A": (g_a.T @ g_a, x.T @ x), "lora_B": (g_b.T @ g_b, u.T @ u)}
+    return {"lora_A": ((torch.einsum("ntr,nti->nri", g_a, x) ** 2).sum(0),),
+            "lora_B": ((torch.einsum("nto,ntr->nor", g_b, u) ** 2).sum(0),)}
 
 
 class LaLoRA(Method):
@@ -134,40 +153,43 @@ class LaLoRA(Method):
             self.estimate(model, ctx)
 
     def estimate(self, model: nn.Module, ctx: Context) -> None:
-        """Anchor θ* at the current LoRA weights and the curvature of the preservation loss there."""
+        """Anchor θ* at the current LoRA weights and the curvature of the preservation loss there.
+        Examples go through the model FISHER_CHUNK at a time: a backward per example made this the
+        bulk of a LaLoRA edit (101 estimates in an N = 100 sequential run)."""
         layers = adapted_layers(model, LoRALinear)
         keys = [(n, k) for n in layers for k in ("lora_A", "lora_B")]
         params = [getattr(layers[n], k) for n, k in keys]
         pairs = preservation_pairs(ctx.tokenizer, ctx.preservation, ctx.max_length, self.options.examples)
         kfac = self.options.curvature == "kfac"
-        captured: dict[str, list[torch.Tensor]] = {}
+        captured: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
         def capture(name):
             def hook(module, args, output):
-                captured[name] = [args[0].detach()]
-                output.register_hook(lambda g: captured[name].append(g.detach()))
+                captured[name] = (args[0].detach(), output)
             return hook
 
-        hooks = [layer.register_forward_hook(capture(n)) for n, layer in layers.items()] if kfac else []
+        hooks = [layer.register_forward_hook(capture(n)) for n, layer in layers.items()]
         sums: dict[str, list[torch.Tensor]] = {}
         device = params[0].device
         autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
         tokens, was_training = 0, model.training
         model.eval()
         try:
-            for pair in pairs:
-                batch = {k: v.to(device) for k, v in collate([pair], ctx.tokenizer.pad_token_id).items()}
+            for start in range(0, len(pairs), FISHER_CHUNK):
+                chunk = pairs[start:start + FISHER_CHUNK]
+                lengths = [len(p) + len(a) for p, a in chunk]
+                batch = {k: v.to(device) for k, v in collate(chunk, ctx.tokenizer.pad_token_id).items()}
                 with autocast:
-                    loss = example_loss(model, batch, self.sampler)
-                grads = torch.autograd.grad(loss, params)
-                if kfac:
-                    tokens += batch["input_ids"].shape[1] - 1
-                    terms = {f"{n}.{k}": t for n, layer in layers.items()
-                             for k, t in kfac_terms(layer, *captured[n]).items()}
-                else:
-                    terms = {f"{n}.{k}": (g.float() ** 2,) for (n, k), g in zip(keys, grads)}
-                for key, values in terms.items():
-                    sums[key] = [s + v for s, v in zip(sums[key], values)] if key in sums else list(values)
+                    loss = example_losses(model, batch, lengths, self.sampler).sum()
+                outputs = torch.autograd.grad(loss, [captured[n][1] for n in layers])
+                valid = torch.arange(batch["input_ids"].shape[1], device=device) < torch.tensor(
+                    lengths, device=device).unsqueeze(1) - 1
+                tokens += int(valid.sum())
+                for (n, layer), grad_y in zip(layers.items(), outputs):
+                    for k, values in per_example_terms(layer, captured[n][0], grad_y, valid, kfac).items():
+                        key = f"{n}.{k}"
+                        sums[key] = [s + v for s, v in zip(sums[key], values)] if key in sums else list(values)
+                captured.clear()
         finally:
             for handle in hooks:
                 handle.remove()

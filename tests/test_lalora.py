@@ -126,3 +126,62 @@ def test_true_fisher_samples_labels_reproducibly_and_differs_from_the_empirical_
     assert torch.isfinite(estimates[0]).all() and estimates[0].min() >= 0 and estimates[0].max() > 0
     assert torch.equal(estimates[0], estimates[1])
     assert not torch.allclose(estimates[0], estimates[2], rtol=1e-2)
+
+
+def close(actual, expected, rel=1e-4):
+    """Equal up to float summation order, relative to the tensor's scale (off-diagonal K-FAC
+    entries cancel towards zero, where an element-wise rtol would only measure rounding)."""
+    return float((actual - expected).abs().max()) <= rel * float(expected.abs().max())
+
+
+def kfac_brute_force(model, ctx, pairs):
+    """Σ over examples and positions (each example alone, no padding) of g g^T and a a^T, per factor."""
+    layers = adapted_layers(model, LoRALinear)
+    sums, tokens = {}, 0
+    for pair in pairs:
+        seen = {}
+        hooks = [layer.register_forward_hook(lambda m, a, out, n=n: seen.__setitem__(n, (a[0], out)))
+                 for n, layer in layers.items()]
+        loss = token_loss(model, collate([pair], ctx.tokenizer.pad_token_id))
+        for handle in hooks:
+            handle.remove()
+        grads = torch.autograd.grad(loss, [seen[n][1] for n in layers])
+        tokens += len(pair[0]) + len(pair[1]) - 1
+        for (n, layer), g in zip(layers.items(), grads):
+            x, g_b = seen[n][0][0, :-1].detach(), layer.scaling * g[0, :-1]
+            g_a, u = g_b @ layer.lora_B.detach(), x @ layer.lora_A.detach().T
+            for key, terms in ((f"{n}.lora_A", (g_a.T @ g_a, x.T @ x)), (f"{n}.lora_B", (g_b.T @ g_b, u.T @ u))):
+                sums[key] = [s + t for s, t in zip(sums[key], terms)] if key in sums else list(terms)
+    return {key: (g / len(pairs), a / tokens) for key, (g, a) in sums.items()}
+
+
+def test_batched_kfac_matches_examples_taken_one_at_a_time(tiny, tiny_suite, monkeypatch):
+    import hipbench.methods.lalora as lalora
+
+    monkeypatch.setattr(lalora, "FISHER_CHUNK", 3)  # several chunks, each padded to its longest row
+    model, _, method, ctx = setup(tiny, tiny_suite.preservation, curvature="kfac")
+    method.begin_task(model, tiny_suite.tasks[0], ctx)
+    pairs = lalora.preservation_pairs(ctx.tokenizer, ctx.preservation, ctx.max_length, method.options.examples)
+    assert len(pairs) > 3 and len({len(p) + len(a) for p, a in pairs}) > 1
+    expected = kfac_brute_force(model, ctx, pairs)
+    assert expected.keys() == method.curvature.keys()
+    for key, (g, a) in expected.items():
+        assert g.abs().max() > 0 and a.abs().max() > 0
+        assert close(method.curvature[key][0], g) and close(method.curvature[key][1], a), key
+
+
+@pytest.mark.parametrize("options", [{"curvature": "diag"}, {"curvature": "kfac"}, {"fisher": "true"}])
+def test_curvature_does_not_depend_on_how_examples_are_chunked(tiny, tiny_suite, monkeypatch, options):
+    """Padding a row beside longer ones changes nothing, and the sampler draws the same labels."""
+    import hipbench.methods.lalora as lalora
+
+    estimates = []
+    for chunk in (1, 4, 64):
+        monkeypatch.setattr(lalora, "FISHER_CHUNK", chunk)
+        model, _, method, ctx = setup(copy.deepcopy(tiny), tiny_suite.preservation, **options)
+        method.begin_task(model, tiny_suite.tasks[0], ctx)
+        estimates.append({key: terms for key, terms in method.curvature.items()})
+    for key, terms in estimates[0].items():
+        assert terms[0].abs().max() > 0, key
+        for other in estimates[1:]:
+            assert all(close(o, t) for o, t in zip(other[key], terms)), key
