@@ -170,10 +170,18 @@ def _method_note(rows: list[dict]) -> str:
     return text
 
 
-def caption(rows: list[dict], methods: list[str], protocol: str, baseline: str = BASELINE) -> str:
+def measured_metrics(table_rows: list[dict]) -> set[str]:
+    """Metric keys that at least one row of a leaderboard table has a value for."""
+    return {key for row in table_rows for key, cell in row.items() if isinstance(cell, dict) and cell.get("n")}
+
+
+def caption(rows: list[dict], methods: list[str], protocol: str, baseline: str = BASELINE,
+            measured: set[str] | None = None) -> str:
     """The sentences under a table: which differences to the baseline have a CI that excludes
     zero (with the difference and CI), which do not, which cannot be judged, and how to read
-    that many intervals."""
+    that many intervals. A metric no run of the table has (`measured`: MergeFail at t = 5 on a
+    4-task suite, portability without portability prompts) is n/a in the table and not listed
+    as "not compared"."""
     if baseline not in methods:
         return f"No {baseline} runs in this table, so no paired differences to {baseline} are computed."
     if len(methods) < 2:
@@ -191,7 +199,8 @@ def caption(rows: list[dict], methods: list[str], protocol: str, baseline: str =
                      f"{_listing(included, lambda row: row['title'], everything=len(compared))}.")
     if undetermined:
         parts.append(f"Undetermined: {_undetermined(undetermined)}.")
-    missing = [title for key, title in paired_columns(protocol) if key not in compared]
+    missing = [title for key, title in paired_columns(protocol)
+               if key not in compared and (measured is None or key in measured)]
     if missing:
         parts.append(f"Not compared (no values in these records): {', '.join(missing)}.")
     if rows:
@@ -201,9 +210,10 @@ def caption(rows: list[dict], methods: list[str], protocol: str, baseline: str =
     return lead + " ".join(parts)
 
 
-def render_markdown(rows: list[dict], methods: list[str], protocol: str, baseline: str = BASELINE) -> str:
+def render_markdown(rows: list[dict], methods: list[str], protocol: str, baseline: str = BASELINE,
+                    measured: set[str] | None = None) -> str:
     """The caption, then the differences as a table (nothing but the caption when there are none)."""
-    text = caption(rows, methods, protocol, baseline)
+    text = caption(rows, methods, protocol, baseline, measured)
     if not rows:
         return text + "\n"
     return (f"{text}\n\n### Paired differences to {baseline}\n\n"

@@ -223,17 +223,17 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     for (suite_name, model, options), group in sorted(_group(records).items()):
         header, rows = build_table(group)
         module = protocol_module(header["protocol"])
-        methods = [row["method"] for row in rows]
+        methods, measured = [row["method"] for row in rows], comparisons.measured_metrics(rows)
         paired = comparisons.compare(by_method(group), header["protocol"])
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
         paths = {ext: table_file(stem, f".{ext}") for ext in ("md", "csv", "json")}
         paths["md"].write_text(render_markdown(header, rows, comparisons.render_markdown(
-            paired, methods, header["protocol"])))
+            paired, methods, header["protocol"], measured=measured)))
         to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
         paired_json = {"baseline": comparisons.BASELINE, "rows": paired,
-                       "caption": comparisons.caption(paired, methods, header["protocol"])}
+                       "caption": comparisons.caption(paired, methods, header["protocol"], measured=measured)}
         paths["json"].write_text(json.dumps({"header": header, "rows": rows, "paired": paired_json}, indent=2,
                                             sort_keys=True) + "\n")
         written.extend(paths.values())

@@ -68,7 +68,8 @@ def render_table(header: dict, rows: list[dict]) -> str:
 def render_paired(table: dict) -> str:
     """The caption under a table and the paired differences to the baseline, as in the markdown."""
     header, rows, paired = table["header"], table["rows"], table.get("paired", [])
-    text = comparisons.caption(paired, [row["method"] for row in rows], header["protocol"])
+    text = comparisons.caption(paired, [row["method"] for row in rows], header["protocol"],
+                               measured=comparisons.measured_metrics(rows))
     text = html.escape(text).replace(f"**Differences to {comparisons.BASELINE}**",
                                      f"<b>Differences to {comparisons.BASELINE}</b>")
     if not paired:

@@ -88,6 +88,25 @@ def test_caption_names_every_comparison_once_with_its_interval(tmp_path):
     assert re.search(r"\| AA +\| olora +\| \+0\.207 +\|", table)  # signs kept: cells are not parsed as numbers
 
 
+def test_a_metric_no_run_has_is_not_applicable_rather_than_not_compared(tmp_path):
+    """MergeFail t=5 on a 4-task suite is n/a in the table; the caption must not call it uncompared,
+    while a metric some run has but no pair shares still is."""
+    records = [_record(tmp_path, "lora", seed, 0.5 + seed / 100) for seed in (1, 2, 3)]
+    records += [_record(tmp_path, "olora", seed, 0.6 + seed / 100) for seed in (1, 2, 3)]
+    records[3]["metrics"]["bwt"] = -0.1  # one olora run has BWT, no lora run does
+    groups = by_method(records)
+    rows = comparisons.compare(groups, "continual")
+    table_rows = [{"method": "lora", "aa": {"mean": 0.52, "n": 3}, "bwt": {"mean": math.nan, "n": 0}},
+                  {"method": "olora", "aa": {"mean": 0.62, "n": 3}, "bwt": {"mean": -0.1, "n": 1},
+                   "fwt": {"mean": math.nan, "n": 0}}]  # cells as leaderboard.method_rows writes them
+    measured = comparisons.measured_metrics(table_rows)
+    assert {"aa", "bwt"} <= measured and "fwt" not in measured
+    text = comparisons.caption(rows, sorted(groups), "continual", measured=measured)
+    assert "Not compared (no values in these records): BWT." in text
+    everything = comparisons.caption(rows, sorted(groups), "continual")
+    assert "Not compared (no values in these records): BWT, FWT, Forgetting, Fact retention, NLL Δ." in everything
+
+
 def test_without_lora_or_with_lora_alone_there_is_nothing_to_compare(tmp_path):
     records = [_record(tmp_path, "olora", 1, 0.5)]
     assert comparisons.compare(by_method(records), "continual") == []
