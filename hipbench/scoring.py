@@ -7,6 +7,7 @@ separately, exactly as in training.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from typing import NamedTuple
@@ -17,6 +18,11 @@ from tqdm.auto import tqdm
 
 from hipbench.suite import Example, TaskData
 from hipbench.train import collate, encode
+
+
+def keeps_logits(model: nn.Module) -> bool:
+    """Whether the model's forward takes transformers' `logits_to_keep` (a 1-D tensor of positions)."""
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 def _batches(items: list, size: int, desc: str):
@@ -51,16 +57,21 @@ def teacher_forced(model: nn.Module, tokenizer, pairs: list[tuple[str, str]], de
     order = sorted(range(len(encoded)), key=lambda i: -sum(map(len, encoded[i])))
     results: list[TeacherForced | None] = [None] * len(encoded)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    keep = keeps_logits(model)
     for chunk in _batches(order, batch_size, desc):
         batch = {k: v.to(device) for k, v in collate([encoded[i] for i in chunk], tokenizer.pad_token_id).items()}
-        with autocast:
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         targets = batch["labels"][:, 1:]
         scored = targets != -100
-        # only the continuation positions go through fp32 log-softmax: the full (batch, length,
-        # vocab) fp32 tensor was most of a process's GPU memory on long prompts (row-wise, so the
-        # values are the same)
-        logprobs = torch.log_softmax(logits[:, :-1][scored].float(), dim=-1)
+        # Logits only where some row of the batch scores a token (logits at p predict token p + 1):
+        # a continuation is a few tokens after a long prompt, and the vocabulary projection of every
+        # other position was most of a process's GPU memory and a large share of its FLOPs.
+        # Row by row, so the values are the full projection's, up to its rounding.
+        positions = scored.any(0).nonzero().squeeze(1) if keep else torch.arange(scored.shape[1], device=device)
+        with autocast:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           **({"logits_to_keep": positions} if keep else {})).logits
+        scored, targets = scored[:, positions], targets[:, positions]
+        logprobs = torch.log_softmax(logits[:, :len(positions)][scored].float(), dim=-1)
         wanted = targets[scored]
         per_row = scored.sum(1).tolist()
         picked = logprobs.gather(-1, wanted.unsqueeze(-1)).squeeze(-1).cpu().split(per_row)

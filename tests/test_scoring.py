@@ -90,3 +90,30 @@ def test_text_nll_equals_the_models_own_loss(tiny):
         total += float(loss) * (ids.shape[1] - 1)
         n += ids.shape[1] - 1
     assert count == n and nll == pytest.approx(total / n, rel=1e-5)
+
+
+def test_teacher_forcing_projects_only_scored_positions_and_changes_no_value(tiny, monkeypatch):
+    """With transformers' logits_to_keep the batch's vocabulary projection covers the union of its
+    rows' continuation positions only; targets, arg-max and log-probabilities stay those of the
+    full projection (prompts of different lengths, so rows score different positions)."""
+    model, tokenizer = tiny
+    pairs = [("The capital of France is", " Paris"), ("ab", "cd"), ("a much longer prompt than the others", " x"),
+             ("q", " an answer of several tokens"), ("", "text scored from its second token")]
+    seen = []
+    forward = model.forward
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("logits_to_keep"))
+        return forward(*args, **kwargs)
+
+    assert scoring.keeps_logits(model)
+    monkeypatch.setattr(model, "forward", spy)
+    monkeypatch.setattr(scoring, "keeps_logits", lambda m: True)
+    kept = scoring.teacher_forced(model, tokenizer, pairs, CPU, batch_size=3)
+    assert all(p is not None and p.ndim == 1 for p in seen)
+    assert sum(len(p) for p in seen) < sum(len(tokenizer(p + c)["input_ids"]) for p, c in pairs)  # fewer rows projected
+    monkeypatch.setattr(scoring, "keeps_logits", lambda m: False)
+    full = scoring.teacher_forced(model, tokenizer, pairs, CPU, batch_size=3)
+    for a, b in zip(kept, full):
+        assert a.target == b.target and a.predicted == b.predicted and a.target
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
