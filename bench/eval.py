@@ -186,12 +186,20 @@ def main() -> None:
     correct, batched_s = timed(lambda: scoring.choice_correct(model, tokenizer, tuple(choice), device,
                                                               args.batch_size), device)
     batched = batched_option_scores(model, tokenizer, tuple(choice), device, args.batch_size)
+    keeps = scoring.keeps_logits
+    scoring.keeps_logits = lambda m: False  # the same batches with every position projected (before logits_to_keep)
+    try:
+        full_s = timed(lambda: scoring.choice_correct(model, tokenizer, tuple(choice), device, args.batch_size),
+                       device)[1]
+    finally:
+        scoring.keeps_logits = keeps
     agreement = compare_choices(naive, batched, tie_tol)
     naive_correct = [ex.options[argmax(s)] == ex.answer for ex, s in zip(choice, naive)]
     agreement["correct_flags_differ"] = sum(a != b for a, b in zip(correct, naive_correct))
     report["scoring"] = {"examples": len(choice), "naive_s": naive_s, "batched_s": batched_s,
                          "naive_examples_per_s": len(choice) / naive_s, "batched_examples_per_s": len(choice) / batched_s,
-                         "ratio": naive_s / batched_s, "accuracy": sum(correct) / len(correct), **agreement}
+                         "ratio": naive_s / batched_s, "accuracy": sum(correct) / len(correct),
+                         "batched_full_projection_s": full_s, "ratio_full_projection": naive_s / full_s, **agreement}
     write_json(args.json, report)
 
     longest = max(len(tokenizer(ex.answer, add_special_tokens=False)["input_ids"]) for ex in exact)
@@ -219,6 +227,8 @@ def main() -> None:
           f"{('met' if report['target']['met'] else 'MISSED') if device.type == 'cuda' else 'n/a here'})"
           f"   disagreements {s['disagreements']} "
           f"(near-ties {s['near_ties']}), max |score diff| {s['max_abs_score_diff']:.1e}")
+    print(f"  the same batches projecting every position: {s['examples'] / s['batched_full_projection_s']:8.1f} ex/s"
+          f"   {s['ratio_full_projection']:.1f}x")
     print(f"greedy generate  naive {g['naive_examples_per_s']:8.1f} ex/s   batched {g['batched_examples_per_s']:8.1f} ex/s"
           f"   {g['ratio']:.1f}x  disagreements {g['disagreements']} (near-ties {g['near_ties']})")
     print(f"(finished {time.strftime('%H:%M:%S')})")
