@@ -31,6 +31,7 @@ import contextlib
 import copy
 import gc
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -210,6 +211,41 @@ def build_model(spec: str, device: torch.device):
     return model, tokenizer, time.perf_counter() - start
 
 
+def one_round(results: dict, model, tokenizer, data, batches, args, cfg: TrainConfig, device: torch.device,
+              svd_dir: str, report: dict) -> None:
+    """Every contender once, in a fixed order, into `results` (the JSON is rewritten after each)."""
+    results["plain PEFT LoRA r8"] = peft_contender(model, batches, args.warmup, cfg, device)
+    release(device)
+    write_json(args.json, report)
+    if args.fast:
+        label = "fast PEFT LoRA r8" + (" (compiled)" if args.compile else "")
+        fast = peft_contender(model, batches, args.warmup, cfg, device, fast=True, compile_model=args.compile)
+        checked = min(LOSS_CHECK_STEPS, args.steps)
+        gap = max(abs(a - b) for a, b in zip(fast["losses"][:checked], results["plain PEFT LoRA r8"]["losses"][:checked]))
+        fast.update(loss_max_abs_diff=gap, loss_steps_checked=checked, losses_equal=gap <= LOSS_TOLERANCE)
+        results[label] = fast
+        release(device)
+        write_json(args.json, report)
+    for name in [m for m in args.methods.split(",") if m]:
+        try:
+            results[f"hipbench {name}"] = hipbench_contender(name, model, tokenizer, data, args, cfg, device, svd_dir)
+        except torch.OutOfMemoryError as error:  # one method too large for the device is a result, not a crash
+            results[f"hipbench {name}"] = {"error": f"out of memory: {str(error).splitlines()[0]}"}
+        release(device)
+        write_json(args.json, report)
+
+
+def median_rounds(rounds: list[dict]) -> dict:
+    """Per contender: the first round's row with tokens/s replaced by the median over rounds, and the
+    per-round values kept beside it (with one round, that round's row)."""
+    merged = {}
+    for label, row in rounds[0].items():
+        values = [r[label]["tokens_per_s"] for r in rounds if "tokens_per_s" in r.get(label, {})]
+        merged[label] = dict(row, **({"tokens_per_s": float(statistics.median(values)),
+                                      "tokens_per_s_rounds": values} if values else {}))
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="alias, path, llama8b-shape or llama-mini-shape")
@@ -223,6 +259,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="with --fast: also torch.compile the model")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every contender this many times, interleaved, and report median tokens/s")
     parser.add_argument("--profile", default=None, metavar="DIR", help="write a torch.profiler table per hipbench method")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -237,37 +275,24 @@ def main() -> None:
                     "model_build_s": build_s, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
                     "sequence_tokens": int(batches[0]["attention_mask"].sum(1).float().mean()),
                     "precision": "bf16 autocast" if device.type == "cuda" else "fp32", "results": {}}
-    results = report["results"]
     print(f"{args.model} on {device} (built in {build_s:.1f} s), batch {args.batch} × ~{report['sequence_tokens']} "
-          f"tokens, {args.warmup} warm-up + {args.steps} timed steps")
-
-    results["plain PEFT LoRA r8"] = peft_contender(model, batches, args.warmup, cfg, device)
-    release(device)
-    write_json(args.json, report)
-    if args.fast:
-        label = "fast PEFT LoRA r8" + (" (compiled)" if args.compile else "")
-        fast = peft_contender(model, batches, args.warmup, cfg, device, fast=True, compile_model=args.compile)
-        checked = min(LOSS_CHECK_STEPS, args.steps)
-        gap = max(abs(a - b) for a, b in zip(fast["losses"][:checked], results["plain PEFT LoRA r8"]["losses"][:checked]))
-        fast.update(loss_max_abs_diff=gap, loss_steps_checked=checked, losses_equal=gap <= LOSS_TOLERANCE)
-        results[label] = fast
-        release(device)
-        write_json(args.json, report)
+          f"tokens, {args.warmup} warm-up + {args.steps} timed steps, {args.rounds} round(s)")
+    rounds: list[dict] = []
+    report["rounds"] = rounds
     with tempfile.TemporaryDirectory() as svd_dir:
-        for name in [m for m in args.methods.split(",") if m]:
-            try:
-                results[f"hipbench {name}"] = hipbench_contender(name, model, tokenizer, data, args, cfg, device, svd_dir)
-            except torch.OutOfMemoryError as error:  # one method too large for the device is a result, not a crash
-                results[f"hipbench {name}"] = {"error": f"out of memory: {str(error).splitlines()[0]}"}
-            release(device)
-            write_json(args.json, report)
+        for _ in range(args.rounds):  # every contender once per round: slow drift of the machine hits all alike
+            rounds.append({})
+            one_round(rounds[-1], model, tokenizer, data, batches, args, cfg, device, svd_dir, report)
+    results = report["results"] = median_rounds(rounds)
 
     plain = results["plain PEFT LoRA r8"]["tokens_per_s"]
     lora = results.get("hipbench lora", {}).get("tokens_per_s")
-    for row in results.values():
+    for label, row in results.items():
         if "tokens_per_s" in row:
             row["vs_plain_peft"] = row["tokens_per_s"] / plain
             row["vs_hipbench_lora"] = row["tokens_per_s"] / lora if lora else None
+            row["vs_plain_peft_rounds"] = [r[label]["tokens_per_s"] / r["plain PEFT LoRA r8"]["tokens_per_s"]
+                                           for r in rounds if "tokens_per_s" in r.get(label, {})]
     write_json(args.json, report)
     for label, row in results.items():
         if "error" in row:
@@ -278,8 +303,10 @@ def main() -> None:
         rank = f" r{row['rank']}" if "rank" in row else ""
         loss = (f"  losses {'equal' if row['losses_equal'] else 'DIFFER'} to plain (max |Δ| {row['loss_max_abs_diff']:.1e}"
                 f" over {row['loss_steps_checked']} steps)") if "losses_equal" in row else ""
+        spread = (f"  per round {', '.join(f'{v:.2f}' for v in row['vs_plain_peft_rounds'])}x plain"
+                  if len(rounds) > 1 else "")
         print(f"{label + rank:34s} {row['tokens_per_s']:10.0f} tokens/s  {row['vs_plain_peft']:.2f}x plain PEFT{extra}"
-              f"{memory}{loss}")
+              f"{memory}{loss}{spread}")
     if any(not row.get("losses_equal", True) for row in results.values()):
         raise SystemExit("the --fast contender's losses differ from the plain loop's")
 
