@@ -63,18 +63,35 @@ class HiPLoRALinear(nn.Module):
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
+        self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}
+
+    def frozen(self, name: str) -> torch.Tensor:
+        """The fixed basis U or V as this step's matmuls take it. Autocast casts an fp32 buffer at
+        every matmul that reads it (its cast cache keeps only leaves that require grad): six casts
+        per module and forward, part of HiP-LoRA's extra launches in bench/RESULTS.md's profile.
+        The cast made once and reused is the same tensor, so outputs and gradients are
+        bit-identical (tests/test_hiplora.py); it is remade when the buffer moves or is written."""
+        tensor = getattr(self, name)
+        if not torch.is_autocast_enabled(tensor.device.type):
+            return tensor
+        dtype = torch.get_autocast_dtype(tensor.device.type)
+        key = (tensor.data_ptr(), tensor._version, dtype)
+        if name not in self._casts or self._casts[name][0] != key:
+            self._casts[name] = (key, tensor.to(dtype))
+        return self._casts[name][1]
 
     def projected_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """B~ = (I - U U^T) B and A~ = A (I - V V^T), without forming m×m or n×n projectors."""
-        b = self.lora_B - self.U @ (self.U.T @ self.lora_B)
-        a = self.lora_A - (self.lora_A @ self.V) @ self.V.T
+        u, v = self.frozen("U"), self.frozen("V")
+        b = self.lora_B - u @ (u.T @ self.lora_B)
+        a = self.lora_A - (self.lora_A @ v) @ v.T
         return b, a
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
             return self.base(x) + self.fused_delta(x)
         h = x.to(self.phi.dtype)
-        principal = ((h @ self.V) * self.phi) @ self.U.T
+        principal = ((h @ self.frozen("V")) * self.phi) @ self.frozen("U").T
         b, a = self.projected_factors()
         residual = (h @ a.T) @ b.T
         return self.base(x) + (principal + self.scaling * residual).to(x.dtype)

@@ -109,3 +109,40 @@ def test_fused_channels_are_the_same_map_with_the_same_gradients():
     for plain, fused in zip(*results):
         assert torch.allclose(plain, fused, rtol=1e-5, atol=1e-5)
     assert results[0][1].abs().sum() > 0 and results[0][3].abs().sum() > 0  # phi and B do receive gradient
+
+
+def test_cached_casts_of_the_fixed_basis_change_no_bit_under_autocast():
+    """`frozen` hands the matmuls a bf16 copy of U and V made once instead of letting autocast
+    cast them at every matmul: outputs and all gradients must be bit-identical, and the copy must
+    follow the buffer when it is written."""
+    torch.manual_seed(0)
+    base = torch.nn.Linear(24, 20)
+    u, s, vh = torch.linalg.svd(base.weight.detach(), full_matrices=False)
+    layer = HiPLoRALinear(base, u[:, :5], s[:5], vh[:5].T, rank=3, scaling=2.0, budget=0.5,
+                          generator=torch.Generator().manual_seed(0))
+    base.requires_grad_(False)
+    torch.nn.init.normal_(layer.lora_B)
+    torch.nn.init.normal_(layer.phi, std=0.1)
+    x = torch.randn(4, 7, 24).to(torch.bfloat16)
+
+    def run(frozen):
+        layer.zero_grad(set_to_none=True)
+        inp = x.clone().requires_grad_(True)
+        layer.frozen = frozen
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = layer(inp)
+            out = layer(inp) + out  # a second forward reuses the cached copies
+        out.float().pow(2).sum().backward()
+        del layer.frozen
+        return [out.detach(), inp.grad] + [p.grad for p in (layer.phi, layer.lora_A, layer.lora_B)]
+
+    cached = run(layer.frozen)
+    assert layer._casts["U"][1].dtype == torch.bfloat16
+    uncached = run(lambda name: getattr(layer, name))  # autocast casts the fp32 buffers itself
+    for a, b in zip(cached, uncached):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    with torch.no_grad():
+        layer.U.mul_(-1)  # a written buffer (a loaded state dict, say) must not be served stale
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(layer.frozen("U"), layer.U.to(torch.bfloat16))
+    assert layer.frozen("U") is layer.U  # no autocast: the fp32 buffer itself
