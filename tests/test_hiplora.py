@@ -85,11 +85,9 @@ def test_budget_counts_phi_and_residual_factors():
     assert method.trainable_per_module(3, 6, 1) == 3 + 9  # k capped at min(m, n)
 
 
-def test_fused_channels_are_the_same_map_with_the_same_gradients():
-    """`fused_delta` (one factor pair for both channels) must equal the two-channel forward in
-    fp32, outputs and every trainable gradient, before the bench may compare their speed."""
-    from hipbench.methods.hiplora import HiPLoRALinear
-
+def away_from_init() -> HiPLoRALinear:
+    """One HiP-LoRA layer on a random 20x24 weight (k = 5, r = 3) with B and phi moved off zero, so
+    both channels carry signal and gradient."""
     torch.manual_seed(0)
     base = torch.nn.Linear(24, 20)
     u, s, vh = torch.linalg.svd(base.weight.detach(), full_matrices=False)
@@ -98,6 +96,13 @@ def test_fused_channels_are_the_same_map_with_the_same_gradients():
     base.requires_grad_(False)
     torch.nn.init.normal_(layer.lora_B)
     torch.nn.init.normal_(layer.phi, std=0.1)
+    return layer
+
+
+def test_fused_channels_are_the_same_map_with_the_same_gradients():
+    """`fused_delta` (one factor pair for both channels) must equal the two-channel forward in
+    fp32, outputs and every trainable gradient, before the bench may compare their speed."""
+    layer = away_from_init()
     x = torch.randn(4, 7, 24)
     results = []
     for fused in (False, True):
@@ -115,14 +120,7 @@ def test_cached_casts_of_the_fixed_basis_change_no_bit_under_autocast():
     """`frozen` hands the matmuls a bf16 copy of U and V made once instead of letting autocast
     cast them at every matmul: outputs and all gradients must be bit-identical, and the copy must
     follow the buffer when it is written."""
-    torch.manual_seed(0)
-    base = torch.nn.Linear(24, 20)
-    u, s, vh = torch.linalg.svd(base.weight.detach(), full_matrices=False)
-    layer = HiPLoRALinear(base, u[:, :5], s[:5], vh[:5].T, rank=3, scaling=2.0, budget=0.5,
-                          generator=torch.Generator().manual_seed(0))
-    base.requires_grad_(False)
-    torch.nn.init.normal_(layer.lora_B)
-    torch.nn.init.normal_(layer.phi, std=0.1)
+    layer = away_from_init()
     x = torch.randn(4, 7, 24).to(torch.bfloat16)
 
     def run(frozen):
