@@ -44,10 +44,10 @@ elif [ "$MODE" = "gpu" ]; then
     fi
     SVD_ARGS="--shape llama8b-shape --device cuda --exact-sample 1 --load-sample 2"
     EVAL_ARGS="--model smollm2-135m --device cuda --limit 40"
-    SMALL_ARGS="--model smollm2-135m --device cuda --methods lora,pissa,hiplora,hiplora-fused,olora,lalora,sclora --steps 20 --warmup 3 --fast --rounds 3"
+    SMALL_ARGS="--model smollm2-135m --device cuda --methods lora,pissa,hiplora,hiplora-fused,hiplora-compiled,olora,lalora,sclora --steps 20 --warmup 3 --fast --rounds 3"
     # SC-LoRA's covariances are m × m per layer (14336² for gate/up) and PiSSA's SVD is a second 224-matrix
     # build: left out at 8B to stay in time; add them with --methods.
-    LARGE_ARGS="--model llama8b-shape --device cuda --methods lora,hiplora,hiplora-fused --steps 10 --warmup 3 --fast"
+    LARGE_ARGS="--model llama8b-shape --device cuda --methods lora,hiplora,hiplora-fused,hiplora-compiled --steps 10 --warmup 3 --fast"
 else
     echo "unknown mode $MODE (expected --cpu-smoke or nothing)" >&2
     exit 2

@@ -47,6 +47,20 @@ class HiPLoRAOptions:
     penalty_strength: float = 1.0  # used by budget_mode = "penalty"
 
 
+def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tensor,
+                       v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """B~ = (I - U U^T) B and A~ = A (I - V V^T), without forming m×m or n×n projectors."""
+    return lora_b - u @ (u.T @ lora_b), lora_a - (lora_a @ v) @ v.T
+
+
+def hip_delta(h: torch.Tensor, u: torch.Tensor, v: torch.Tensor, phi: torch.Tensor, lora_a: torch.Tensor,
+              lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
+    """ΔW h = U diag(phi) V^T h + s B~ A~ h: both channels, a function of tensors alone so that one
+    `torch.compile` of it serves every layer (bench/train_step.py's `hiplora-compiled`)."""
+    b, a = complement_factors(lora_b, lora_a, u, v)
+    return ((h @ v) * phi) @ u.T + scaling * ((h @ a.T) @ b.T)
+
+
 class HiPLoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, u: torch.Tensor, sigma: torch.Tensor, v: torch.Tensor, rank: int,
                  scaling: float, budget: float, generator: torch.Generator) -> None:
@@ -64,6 +78,7 @@ class HiPLoRALinear(nn.Module):
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
         self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}
+        self.delta = hip_delta  # a compiled copy in bench/train_step.py's hiplora-compiled contender
 
     def frozen(self, name: str) -> torch.Tensor:
         """The fixed basis U or V as this step's matmuls take it. Autocast casts an fp32 buffer at
@@ -81,20 +96,14 @@ class HiPLoRALinear(nn.Module):
         return self._casts[name][1]
 
     def projected_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """B~ = (I - U U^T) B and A~ = A (I - V V^T), without forming m×m or n×n projectors."""
-        u, v = self.frozen("U"), self.frozen("V")
-        b = self.lora_B - u @ (u.T @ self.lora_B)
-        a = self.lora_A - (self.lora_A @ v) @ v.T
-        return b, a
+        return complement_factors(self.lora_B, self.lora_A, self.frozen("U"), self.frozen("V"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
             return self.base(x) + self.fused_delta(x)
-        h = x.to(self.phi.dtype)
-        principal = ((h @ self.frozen("V")) * self.phi) @ self.frozen("U").T
-        b, a = self.projected_factors()
-        residual = (h @ a.T) @ b.T
-        return self.base(x) + (principal + self.scaling * residual).to(x.dtype)
+        delta = self.delta(x.to(self.phi.dtype), self.frozen("U"), self.frozen("V"), self.phi, self.lora_A,
+                           self.lora_B, self.scaling)
+        return self.base(x) + delta.to(x.dtype)
 
     def fused_delta(self, x: torch.Tensor) -> torch.Tensor:
         """ΔW x as ([U diag(phi) | s B~] [V | A~^T]^T) x: the same map in two matmuls of width k + r

@@ -144,3 +144,23 @@ def test_cached_casts_of_the_fixed_basis_change_no_bit_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(layer.frozen("U"), layer.U.to(torch.bfloat16))
     assert layer.frozen("U") is layer.U  # no autocast: the fp32 buffer itself
+
+
+def test_the_delta_traces_as_one_graph_for_torch_compile():
+    """bench/train_step.py's hiplora-compiled contender swaps `layer.delta` for a torch.compile'd
+    `hip_delta`; it must trace without graph breaks and give the eager outputs and gradients."""
+    from hipbench.methods.hiplora import hip_delta
+
+    layer = away_from_init()
+    x = torch.randn(4, 7, 24)
+    explained = torch._dynamo.explain(hip_delta)(x, layer.U, layer.V, layer.phi, layer.lora_A, layer.lora_B, 2.0)
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    results = []
+    for delta in (hip_delta, torch.compile(hip_delta, backend="aot_eager", dynamic=True)):
+        layer.zero_grad(set_to_none=True)
+        layer.delta = delta
+        out = layer(x)
+        out.pow(2).sum().backward()
+        results.append([out.detach()] + [p.grad.clone() for p in (layer.phi, layer.lora_A, layer.lora_B)])
+    for eager, compiled in zip(*results):
+        assert torch.allclose(eager, compiled, rtol=1e-6, atol=1e-6)
