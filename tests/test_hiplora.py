@@ -99,6 +99,14 @@ def away_from_init() -> HiPLoRALinear:
     return layer
 
 
+def outputs_and_grads(layer: HiPLoRALinear, x: torch.Tensor) -> list[torch.Tensor]:
+    """The layer's output and the gradients of phi, A and B, for the loss sum(output^2)."""
+    layer.zero_grad(set_to_none=True)
+    out = layer(x)
+    out.pow(2).sum().backward()
+    return [out.detach()] + [p.grad.clone() for p in (layer.phi, layer.lora_A, layer.lora_B)]
+
+
 def test_fused_channels_are_the_same_map_with_the_same_gradients():
     """`fused_delta` (one factor pair for both channels) must equal the two-channel forward in
     fp32, outputs and every trainable gradient, before the bench may compare their speed."""
@@ -106,11 +114,8 @@ def test_fused_channels_are_the_same_map_with_the_same_gradients():
     x = torch.randn(4, 7, 24)
     results = []
     for fused in (False, True):
-        layer.zero_grad(set_to_none=True)
         layer.fused = fused
-        out = layer(x)
-        out.pow(2).sum().backward()
-        results.append([out.detach()] + [p.grad.clone() for p in (layer.phi, layer.lora_A, layer.lora_B)])
+        results.append(outputs_and_grads(layer, x))
     for plain, fused in zip(*results):
         assert torch.allclose(plain, fused, rtol=1e-5, atol=1e-5)
     assert results[0][1].abs().sum() > 0 and results[0][3].abs().sum() > 0  # phi and B do receive gradient
@@ -157,10 +162,7 @@ def test_the_delta_traces_as_one_graph_for_torch_compile():
     assert explained.graph_break_count == 0 and explained.graph_count == 1
     results = []
     for delta in (hip_delta, torch.compile(hip_delta, backend="aot_eager", dynamic=True)):
-        layer.zero_grad(set_to_none=True)
         layer.delta = delta
-        out = layer(x)
-        out.pow(2).sum().backward()
-        results.append([out.detach()] + [p.grad.clone() for p in (layer.phi, layer.lora_A, layer.lora_B)])
+        results.append(outputs_and_grads(layer, x))
     for eager, compiled in zip(*results):
         assert torch.allclose(eager, compiled, rtol=1e-6, atol=1e-6)
