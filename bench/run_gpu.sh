@@ -11,6 +11,7 @@
 # override with SVD_LIMIT, EVAL_LIMIT, SMALL_LIMIT, LARGE_LIMIT) add up to about 15 minutes; on an
 # H100 (2026-11-24) the benches took 50 s (SVD), about 170 s (eval), about 200 s (SmolLM2 training,
 # 6 methods) and 59 s (8B shape), of which loading the SmolLM2 GGUF is 36-45 s each time.
+# BENCHES="train_small train_large" runs only the named benches (default: all four).
 set -u
 
 if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
@@ -67,9 +68,11 @@ cat "$OUT/environment.txt"
 : > "$OUT/summary.txt"
 FAILED=0
 
+BENCHES=${BENCHES:-svd_cache eval train_small train_large}
 run() {  # run NAME LIMIT_S SCRIPT ARGS...
     local name=$1 limit=$2 script=$3
     shift 3
+    case " $BENCHES " in *" $name "*) ;; *) echo "   $name: not selected (BENCHES)" >> "$OUT/summary.txt"; return ;; esac
     echo "== $name (limit ${limit}s): $script $*" | tee -a "$OUT/summary.txt"
     local start=$SECONDS status
     timeout --kill-after=10 "$limit" "$PY" "bench/$script" "$@" --json "$OUT/$name.json" > "$OUT/$name.txt" 2>&1
