@@ -96,12 +96,18 @@ def compare(groups: dict[str, list[dict]], protocol: str, baseline: str = BASELI
     return rows
 
 
+ROUNDING = 1e-12
+
+
 def signed(value: float) -> str:
     """A difference with its sign: three decimals, or three significant digits below 0.01 so a
-    small difference is never printed as +0.000."""
+    small difference is never printed as +0.000. Below 1e-12 a difference is the float rounding of
+    shares that cancel exactly (2/3 − 1/2 − 1/6), not a measurement, and prints as +0.000."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{value:+.2e}" if 0 < abs(value) < 0.01 else f"{value:+.3f}"
+    if abs(value) <= ROUNDING:
+        return "+0.000"
+    return f"{value:+.2e}" if abs(value) < 0.01 else f"{value:+.3f}"
 
 
 def interval(cell: dict | None) -> str:

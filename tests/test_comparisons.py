@@ -134,3 +134,12 @@ def test_per_example_scores_average_to_the_recorded_metrics(protocol):
                        "edit": {"reliability", "efficacy", "generalization", "generalization_efficacy", "locality",
                                 "portability", "reliability_drop", "fact_retention"},
                        "merge": {"mergefail_t2", "mergefail_t3", "mergefail_t4"}}[protocol]
+
+
+def test_signed_prints_small_differences_in_scientific_and_float_rounding_as_zero() -> None:
+    assert comparisons.signed(0.004) == "+4.00e-03"
+    assert comparisons.signed(-0.25) == "-0.250"
+    cancelled = (2 / 3 - 1 / 2 - 1 / 6) / 3  # shares that cancel exactly, up to float rounding
+    assert cancelled != 0
+    assert comparisons.signed(cancelled) == "+0.000"
+    assert comparisons.signed(float("nan")) == "n/a"
