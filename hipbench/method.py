@@ -40,8 +40,8 @@ class Method:
     """Base class of adapter methods. Subclasses set `name`, `description`, `Options`.
 
     Hooks, in the order the shared loop calls them: `attach` once, then for every task
-    `begin_task`, per step `extra_loss` (added to the task loss) and `after_step` (after the
-    optimizer step), and `end_task`. The optimizer trains whatever parameters have
+    `begin_task`, per step `extra_loss` (added to the task loss), `before_step` (after backward,
+    before clipping) and `after_step` (after the optimizer step), and `end_task`. The optimizer trains whatever parameters have
     `requires_grad` at `begin_task` time; the base model is frozen before `attach`.
     """
 
@@ -68,6 +68,10 @@ class Method:
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         return None
+
+    def before_step(self, model: nn.Module) -> None:
+        """After backward, before gradient clipping and the optimizer step: where a method that
+        keeps parameters on a subspace projects their gradients."""
 
     def after_step(self, model: nn.Module) -> None:
         pass
@@ -118,6 +122,17 @@ def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: tor
     """Factors of ΔW = s (B A - B0 A0) for adapters that start from a piece of W (PiSSA, SC-LoRA):
     the update relative to the pretrained weight has rank 2r, [s B | -s B0] @ [A ; A0]."""
     return torch.cat([b.detach(), -b0], dim=1) * scaling, torch.cat([a.detach(), a0], dim=0)
+
+
+ADDED_LATER = "added_later"  # dataclasses.field metadata key: see identity_options
+
+
+def identity_options(options: Any) -> dict:
+    """The method options that identify a run: all of them, defaults filled in, except a field
+    marked `field(metadata={ADDED_LATER: True})` while it holds its default, so that the records
+    made before the field existed (which ran exactly that default) keep their hash."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+            if not (f.metadata.get(ADDED_LATER) and getattr(options, f.name) == f.default)}
 
 
 def options_from_strings(options_cls: type, pairs: dict[str, str]) -> Any:

@@ -19,7 +19,7 @@ import torch
 
 from hipbench import registry
 from hipbench.config import RunConfig, environment
-from hipbench.method import Method, options_from_strings
+from hipbench.method import Method, identity_options, options_from_strings
 from hipbench.models import LoadedModel, load_model
 from hipbench.protocols import protocol_module
 from hipbench.protocols.continual import plan_budget
@@ -44,7 +44,7 @@ def model_slug(spec: str) -> str:
 
 
 def record_dir(out: Path, cfg: RunConfig, method: Method) -> Path:
-    run_hash = cfg.hash(vars(method.options))
+    run_hash = cfg.hash(identity_options(method.options))
     return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{run_hash}"
 
 
@@ -72,7 +72,7 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
     record = RunRecord(directory)
     if record.status() == COMPLETE:
         return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
-    config = {"config": cfg.to_dict(), "config_hash": cfg.hash(vars(method.options)), "environment": env,
+    config = {"config": cfg.to_dict(), "config_hash": cfg.hash(identity_options(method.options)), "environment": env,
               "model_source": loaded.source,  # the file and sha256 actually loaded (README.md cites it)
               "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
               "protocol": protocol, "save_adapters": save_adapters,

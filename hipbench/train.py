@@ -2,8 +2,8 @@
 
 AdamW over whatever the method left trainable, linear warm-up then linear decay, gradient-norm
 clipping, bf16 autocast on CUDA (fp32 on the CPU). The loss is the mean token cross-entropy of
-the answer given the prompt; methods add terms through `extra_loss` and act after each
-optimizer step through `after_step`. Same data order, steps and schedule for every method.
+the answer given the prompt; methods add terms through `extra_loss`, act on the gradients
+through `before_step` and after each optimizer step through `after_step`. Same data order, steps and schedule for every method.
 """
 from __future__ import annotations
 
@@ -140,6 +140,7 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value)
         total.backward()
+        method.before_step(model)
         if cfg.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()

@@ -26,16 +26,25 @@ Choices where the recap is silent or inconsistent (recorded here, tested in test
   strength · Σ_modules Σ_i w_i phi_i^2 / R^2 to the loss.
 - k = 32 by default (the paper's k is not public); the residual rank r is then solved for the
   matched budget. The SVD is computed once from the pretrained weights and never refreshed.
+- Where the complement projection happens (`complement`). "forward", the default and every
+  published HiP-LoRA run: A and B are free and B~, A~ are formed in every forward. "step": A and B
+  themselves stay in the complement, their gradients projected before and the factors after every
+  optimizer step, and both channels run as one product of width k + r. Gradients, AdamW moments,
+  clipping norms and B~ A~ are the same in exact arithmetic (a projected gradient is the forward
+  projection's gradient, and projecting after the update equals projecting in the next forward);
+  only the rounding differs, so "step" runs are records of their own. It exists because the
+  per-forward projections cost launches, not FLOPs (bench/RESULTS.md).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, adapter_input, replace_module
+from hipbench.method import ADDED_LATER, Context, Method, adapted_layers, adapter_input, replace_module
 
 
 @dataclass
@@ -45,6 +54,8 @@ class HiPLoRAOptions:
     budget: float = 0.5  # stability budget, percent of the weighted principal spectrum norm
     budget_mode: str = "projection"  # "projection" (hard bound after each step) or "penalty"
     penalty_strength: float = 1.0  # used by budget_mode = "penalty"
+    # where A, B are projected: in every "forward", or once per optimizer "step"
+    complement: str = field(default="forward", metadata={ADDED_LATER: True})
 
 
 def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tensor,
@@ -53,21 +64,13 @@ def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tens
     return lora_b - u @ (u.T @ lora_b), lora_a - (lora_a @ v) @ v.T
 
 
-def hip_delta(h: torch.Tensor, u: torch.Tensor, v: torch.Tensor, phi: torch.Tensor, lora_a: torch.Tensor,
-              lora_b: torch.Tensor, scaling: float) -> torch.Tensor:
-    """ΔW h = U diag(phi) V^T h + s B~ A~ h: both channels, a function of tensors alone so that one
-    `torch.compile` of it serves every layer (bench/train_step.py's `hiplora-compiled`)."""
-    b, a = complement_factors(lora_b, lora_a, u, v)
-    return ((h @ v) * phi) @ u.T + scaling * ((h @ a.T) @ b.T)
-
-
 class HiPLoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, u: torch.Tensor, sigma: torch.Tensor, v: torch.Tensor, rank: int,
-                 scaling: float, budget: float, generator: torch.Generator) -> None:
+                 scaling: float, budget: float, generator: torch.Generator, factors_in_complement: bool = False) -> None:
         super().__init__()
         self.base = base
         self.scaling = scaling
-        self.fused = False  # on only in bench/train_step.py's hiplora-fused contender, for now (fused_delta)
+        self.factors_in_complement = factors_in_complement  # complement="step": A, B are kept projected
         self.register_buffer("U", u.clone())
         self.register_buffer("V", v.clone())
         weights = (sigma / sigma[0]) ** 2
@@ -77,8 +80,10 @@ class HiPLoRALinear(nn.Module):
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
+        if factors_in_complement:
+            with torch.no_grad():
+                self.lora_A.copy_(complement_factors(self.lora_B, self.lora_A, self.U, self.V)[1])
         self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}
-        self.delta = hip_delta  # a compiled copy in bench/train_step.py's hiplora-compiled contender
 
     def frozen(self, name: str) -> torch.Tensor:
         """The fixed basis U or V as this step's matmuls take it. Autocast casts an fp32 buffer at
@@ -99,21 +104,20 @@ class HiPLoRALinear(nn.Module):
         return complement_factors(self.lora_B, self.lora_A, self.frozen("U"), self.frozen("V"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused:
+        if self.factors_in_complement:
             return self.base(x) + self.fused_delta(x)
-        delta = self.delta(x.to(self.phi.dtype), self.frozen("U"), self.frozen("V"), self.phi, self.lora_A,
-                           self.lora_B, self.scaling)
+        u, v = self.frozen("U"), self.frozen("V")
+        b, a = complement_factors(self.lora_B, self.lora_A, u, v)
+        h = x.to(self.phi.dtype)
+        delta = ((h @ v) * self.phi) @ u.T + self.scaling * ((h @ a.T) @ b.T)
         return self.base(x) + delta.to(x.dtype)
 
     def fused_delta(self, x: torch.Tensor) -> torch.Tensor:
-        """ΔW x as ([U diag(phi) | s B~] [V | A~^T]^T) x: the same map in two matmuls of width k + r
-        instead of four (the profile in bench/RESULTS.md: HiP-LoRA's extra launches, not its FLOPs,
-        cost the time). Under bf16 autocast phi is rounded inside the product, so the published
-        runs' numerics would change: `fused` stays off until bench/train_step.py's `hiplora-fused`
-        contender has measured it on the device and the HiP-LoRA records are re-run with it."""
-        b, a = self.projected_factors()
-        left = torch.cat([self.V, a.T], dim=1)
-        right = torch.cat([self.U * self.phi, self.scaling * b], dim=1)
+        """ΔW x as ([U diag(phi) | s B] [V | A^T]^T) x with A, B already in the complement: two
+        matmuls of width k + r and no projection, against the two-channel forward's four matmuls
+        and four projection products (bench/RESULTS.md: launches, not FLOPs, set the step time)."""
+        left = torch.cat([self.V, self.lora_A.T], dim=1)
+        right = torch.cat([self.U * self.phi, self.scaling * self.lora_B], dim=1)
         return ((adapter_input(x, self.phi.dtype) @ left) @ right.T).to(x.dtype)
 
     def budget_usage(self) -> torch.Tensor:
@@ -155,6 +159,24 @@ def project_onto_budgets(layers: list[HiPLoRALinear], iterations: int = 60) -> N
         layer.phi.copy_(projected[row, :layer.phi.numel()])
 
 
+@torch.no_grad()
+def project_into_complements(layers: list[HiPLoRALinear], gradients: bool) -> None:
+    """B <- (I - U U^T) B and A <- A (I - V V^T) in every layer, or the same for their gradients:
+    one batched product per layer shape, so a step adds a few dozen kernels, not a few per layer."""
+    groups: dict[tuple, list[HiPLoRALinear]] = defaultdict(list)
+    for layer in layers:
+        groups[(layer.U.shape, layer.V.shape, layer.lora_A.shape, layer.U.device)].append(layer)
+    for group in groups.values():
+        bs = [layer.lora_B.grad if gradients else layer.lora_B for layer in group]
+        as_ = [layer.lora_A.grad if gradients else layer.lora_A for layer in group]
+        if any(t is None for t in bs + as_):
+            continue  # no backward yet
+        u, v = torch.stack([layer.U for layer in group]), torch.stack([layer.V for layer in group])
+        b, a = torch.stack(bs), torch.stack(as_)
+        torch._foreach_copy_(bs, list(torch.baddbmm(b, u, u.transpose(1, 2) @ b, alpha=-1).unbind(0)))
+        torch._foreach_copy_(as_, list(torch.baddbmm(a, a @ v, v.transpose(1, 2), alpha=-1).unbind(0)))
+
+
 class HiPLoRA(Method):
     name = "hiplora"
     description = "HiP-LoRA (Chen & Tan, 2026): budgeted principal-spectrum channel + complement-only LoRA"
@@ -166,11 +188,14 @@ class HiPLoRA(Method):
     def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
         if self.options.budget_mode not in ("projection", "penalty"):
             raise ValueError(f"--option budget_mode={self.options.budget_mode}: expected projection or penalty")
+        if self.options.complement not in ("forward", "step"):
+            raise ValueError(f"--option complement={self.options.complement}: expected forward or step")
         for name in targets:
             base = model.get_submodule(name)
             u, sigma, v = ctx.svd.top_k(base.weight, self.options.k)
             replace_module(model, name, HiPLoRALinear(base, u, sigma, v, rank, self.options.alpha / rank,
-                                                      self.options.budget, ctx.generator))
+                                                      self.options.budget, ctx.generator,
+                                                      factors_in_complement=self.options.complement == "step"))
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         if self.options.budget_mode != "penalty":
@@ -178,9 +203,16 @@ class HiPLoRA(Method):
         layers = adapted_layers(model, HiPLoRALinear).values()
         return self.options.penalty_strength * sum(layer.budget_usage() for layer in layers)
 
+    def before_step(self, model: nn.Module) -> None:
+        if self.options.complement == "step":
+            project_into_complements(list(adapted_layers(model, HiPLoRALinear).values()), gradients=True)
+
     def after_step(self, model: nn.Module) -> None:
+        layers = list(adapted_layers(model, HiPLoRALinear).values())
         if self.options.budget_mode == "projection":
-            project_onto_budgets(list(adapted_layers(model, HiPLoRALinear).values()))
+            project_onto_budgets(layers)
+        if self.options.complement == "step":
+            project_into_complements(layers, gradients=False)
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         factors = {}

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from hipbench.config import RunConfig
+from hipbench.method import identity_options
+from hipbench.methods.hiplora import HiPLoRAOptions
 from hipbench.train import TrainConfig
 from hipbench.fast_svd import top_k_svd
 from hipbench.spectral import FAST_TAG, SVDCache, exact_svd, spectral_diagnostics, weight_fingerprint, weight_key
@@ -167,6 +169,6 @@ def test_the_svd_option_reaches_the_cache_and_is_recorded(monkeypatch, tmp_path)
     assert [c["config"]["svd"] for c in configs] == ["exact", "fast"]  # two runs, two identities
     default = RunConfig(**{**configs[0]["config"], "train": TrainConfig(**configs[0]["config"]["train"]),
                            "target_modules": tuple(configs[0]["config"]["target_modules"])})
-    assert configs[0]["config_hash"] == default.hash(configs[0]["method_options_resolved"])
-    assert configs[0]["config_hash"] == dataclasses.replace(default, svd="exact").hash(
-        configs[0]["method_options_resolved"])
+    options = identity_options(HiPLoRAOptions(**configs[0]["method_options_resolved"]))
+    assert configs[0]["config_hash"] == default.hash(options)
+    assert configs[0]["config_hash"] == dataclasses.replace(default, svd="exact").hash(options)

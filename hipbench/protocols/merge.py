@@ -65,7 +65,7 @@ from hipbench.config import RunConfig, git_commit
 from hipbench.export import export_peft_adapter
 from hipbench.mergefail import TAU, bootstrap_ci, draw_instances, paired_difference, summarize_size
 from hipbench.merging import DEFAULT_RULE, check_rule, merge_deltas, rule_description
-from hipbench.method import Context, Method
+from hipbench.method import Context, Method, identity_options
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.paired import BASELINE
 from hipbench.protocols.continual import DIAGNOSTIC_K, plan_budget
@@ -147,7 +147,7 @@ def adapter_identity(loaded: LoadedModel, method: Method, task: TaskData, preser
         "model": loaded.name,
         "model_source": loaded.source,
         "method": method.name,
-        "method_options": vars(method.options),
+        "method_options": identity_options(method.options),
         "seed": cfg.seed,
         "task": {"name": task.name, "scoring": task.scoring,
                  "train_sha256": _digest([[ex.prompt, ex.answer, list(ex.options)] for ex in task.train]),
