@@ -8,7 +8,7 @@
 # still leaves what it measured), OUT_DIR/<bench>.txt (its console output), OUT_DIR/environment.txt
 # and OUT_DIR/summary.txt (status, exit code and seconds per bench). A failing or timed-out bench
 # is recorded and the next one runs; the script exits 1 if any failed. The per-bench limits (seconds;
-# override with SVD_LIMIT, EVAL_LIMIT, SMALL_LIMIT, LARGE_LIMIT) add up to about 15 minutes; on an
+# override with SVD_LIMIT, EVAL_LIMIT, SMALL_LIMIT, LARGE_LIMIT) add up to about 17 minutes; on an
 # H100 (2026-11-24) the benches took 50 s (SVD), about 170 s (eval), about 200 s (SmolLM2 training,
 # 6 methods) and 59 s (8B shape), of which loading the SmolLM2 GGUF is 36-45 s each time.
 # BENCHES="train_small train_large" runs only the named benches (default: all four).
@@ -45,10 +45,10 @@ elif [ "$MODE" = "gpu" ]; then
     fi
     SVD_ARGS="--shape llama8b-shape --device cuda --exact-sample 1 --load-sample 2"
     EVAL_ARGS="--model smollm2-135m --device cuda --limit 40"
-    SMALL_ARGS="--model smollm2-135m --device cuda --methods lora,pissa,hiplora,hiplora-fused,hiplora-compiled,olora,lalora,sclora --steps 20 --warmup 3 --fast --rounds 3"
+    SMALL_ARGS="--model smollm2-135m --device cuda --methods lora,pissa,hiplora,hiplora-step,olora,lalora,sclora --steps 20 --warmup 3 --fast --rounds 3"
     # SC-LoRA's covariances are m × m per layer (14336² for gate/up) and PiSSA's SVD is a second 224-matrix
     # build: left out at 8B to stay in time; add them with --methods.
-    LARGE_ARGS="--model llama8b-shape --device cuda --methods lora,hiplora,hiplora-fused,hiplora-compiled --steps 10 --warmup 3 --fast"
+    LARGE_ARGS="--model llama8b-shape --device cuda --methods lora,hiplora,hiplora-step --steps 10 --warmup 3 --fast"
 else
     echo "unknown mode $MODE (expected --cpu-smoke or nothing)" >&2
     exit 2
@@ -91,9 +91,9 @@ run svd_cache "${SVD_LIMIT:-130}" svd_cache.py $SVD_ARGS
 # shellcheck disable=SC2086
 run eval "${EVAL_LIMIT:-230}" eval.py $EVAL_ARGS
 # shellcheck disable=SC2086
-run train_small "${SMALL_LIMIT:-420}" train_step.py $SMALL_ARGS
+run train_small "${SMALL_LIMIT:-480}" train_step.py $SMALL_ARGS
 # shellcheck disable=SC2086
-run train_large "${LARGE_LIMIT:-115}" train_step.py $LARGE_ARGS
+run train_large "${LARGE_LIMIT:-200}" train_step.py $LARGE_ARGS
 
 echo "total $SECONDS s; outputs in $OUT" | tee -a "$OUT/summary.txt"
 exit $FAILED

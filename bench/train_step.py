@@ -14,6 +14,10 @@ initialisation on the same batches as the plain loop, and its losses over the fi
 equal the plain loop's to 1e-3. A larger micro-batch or sequence packing would change the losses,
 so they are not part of it.
 
+`hiplora-step` is HiP-LoRA with `--option complement=step` (A and B kept in the complement once per
+step, one fused product per forward; methods/hiplora.py): the same trajectory in exact arithmetic,
+so its losses are printed beside the default's to show the bf16 rounding gap.
+
 Models: an alias (smollm2-135m, tiny-llama) or path, or `llama8b-shape` (Llama-3.1-8B's shapes,
 random bf16 weights; throughput does not depend on the values) and `llama-mini-shape` (the same
 proportions, tiny, for a CPU check). PiSSA and HiP-LoRA need the top-k SVD of every target: it is
@@ -41,7 +45,6 @@ from benchlib import SHAPES, environment, random_llama, sync, timed, write_json
 
 from hipbench.config import RunConfig
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers
-from hipbench.methods.hiplora import HiPLoRALinear, hip_delta
 from hipbench.models import load_model
 from hipbench.protocols.continual import plan_budget
 from hipbench.runner import make_method
@@ -132,33 +135,16 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
     return result
 
 
-def _fuse_hiplora(model: torch.nn.Module) -> None:
-    for layer in adapted_layers(model, HiPLoRALinear).values():
-        layer.fused = True
-
-
-_COMPILED_DELTA: list = []  # one torch.compile'd hip_delta for every layer and round: compiled once
-
-
-def _compile_hiplora(model: torch.nn.Module) -> None:
-    """Inductor fuses the channel's elementwise work and casts between the matmuls: the launches
-    that set HiP-LoRA's step time (bench/RESULTS.md). Compilation falls in the warm-up steps."""
-    if not _COMPILED_DELTA:
-        _COMPILED_DELTA.append(torch.compile(hip_delta, dynamic=True))
-    for layer in adapted_layers(model, HiPLoRALinear).values():
-        layer.delta = _COMPILED_DELTA[0]
-
-
-# contenders that are a registered method with an implementation switch not yet made its default
-VARIANTS = {"hiplora-fused": ("hiplora", _fuse_hiplora), "hiplora-compiled": ("hiplora", _compile_hiplora)}
+# contenders that are a registered method with an option not (yet) its default
+VARIANTS = {"hiplora-step": ("hiplora", {"complement": "step"})}
 
 
 def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple[Example, ...], args,
                        cfg: TrainConfig, device: torch.device, svd_dir: str) -> dict:
     """One method through hipbench's own loop (`train_task`), attached as the continual protocol does."""
     label = name
-    name, variant = VARIANTS.get(label, (label, None))
-    method = make_method(name, {})
+    name, options = VARIANTS.get(label, (label, {}))
+    method = make_method(name, options)
     before = start_memory(device)
     work = copy.deepcopy(model)
     plan = plan_budget(work, method, RunConfig(method=name, suite="bench", model=args.model, seed=0, train=cfg))
@@ -170,8 +156,6 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
     ctx = Context(tokenizer=tokenizer, device=device, generator=torch.Generator().manual_seed(0),
                   preservation=preservation, batch_size=args.batch, max_length=cfg.max_length, svd=cache)
     method.attach(work, plan["targets"], plan["rank"], ctx)
-    if variant is not None:
-        variant(work)
     work.to(device)
     method.begin_task(work, TaskData(name="bench", scoring="exact", train=data, test=()), ctx)
     warm = args.batch * args.warmup
@@ -182,7 +166,7 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
     with profiled(args.profile, label, device):
         stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
     result = {"rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
-              "seconds": stats.seconds, "steps": stats.steps, **memory_gib(device, before)}
+              "seconds": stats.seconds, "steps": stats.steps, "losses": stats.losses, **memory_gib(device, before)}
     if name in SVD_K:
         result.update(svd_s=svd_s, svd_solver=args.svd, svd_fallbacks=cache.fallbacks)
     del work
@@ -243,6 +227,10 @@ def one_round(results: dict, model, tokenizer, data, batches, args, cfg: TrainCo
             results[f"hipbench {name}"] = hipbench_contender(name, model, tokenizer, data, args, cfg, device, svd_dir)
         except torch.OutOfMemoryError as error:  # one method too large for the device is a result, not a crash
             results[f"hipbench {name}"] = {"error": f"out of memory: {str(error).splitlines()[0]}"}
+        base = results.get(f"hipbench {VARIANTS[name][0]}", {}) if name in VARIANTS else {}
+        if "losses" in base and "losses" in results[f"hipbench {name}"]:  # an option's effect on the numerics
+            results[f"hipbench {name}"]["loss_max_abs_diff_to_default"] = max(
+                abs(a - b) for a, b in zip(results[f"hipbench {name}"]["losses"], base["losses"]))
         release(device)
         write_json(args.json, report)
 
@@ -315,6 +303,8 @@ def main() -> None:
         rank = f" r{row['rank']}" if "rank" in row else ""
         loss = (f"  losses {'equal' if row['losses_equal'] else 'DIFFER'} to plain (max |Δ| {row['loss_max_abs_diff']:.1e}"
                 f" over {row['loss_steps_checked']} steps)") if "losses_equal" in row else ""
+        if "loss_max_abs_diff_to_default" in row:
+            loss += f"  losses within {row['loss_max_abs_diff_to_default']:.1e} of the default option's"
         spread = (f"  per round {', '.join(f'{v:.2f}' for v in row['vs_plain_peft_rounds'])}x plain"
                   if len(rounds) > 1 else "")
         print(f"{label + rank:34s} {row['tokens_per_s']:10.0f} tokens/s  {row['vs_plain_peft']:.2f}x plain PEFT{extra}"
