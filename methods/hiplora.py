@@ -80,9 +80,10 @@ class HiPLoRALinear(nn.Module):
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
-        if factors_in_complement:
+        if factors_in_complement:  # A is made on the CPU, for the CPU generator; U, V may be on the GPU
             with torch.no_grad():
-                self.lora_A.copy_(complement_factors(self.lora_B, self.lora_A, self.U, self.V)[1])
+                u, v = self.U.to(self.lora_A.device), self.V.to(self.lora_A.device)
+                self.lora_A.copy_(complement_factors(self.lora_B, self.lora_A, u, v)[1])
         self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}
 
     def frozen(self, name: str) -> torch.Tensor:
