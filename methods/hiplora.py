@@ -138,10 +138,13 @@ def project_onto_budgets(layers: list[HiPLoRALinear], iterations: int = 60) -> N
     however many layers there are."""
     if not layers:
         return
-    width = max(layer.phi.numel() for layer in layers)
-    phi = torch.stack([nn.functional.pad(layer.phi.detach(), (0, width - layer.phi.numel())) for layer in layers])
-    w = torch.stack([nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers])
-    r2 = torch.tensor([layer.radius ** 2 for layer in layers], device=phi.device, dtype=phi.dtype)
+    sizes = {layer.phi.numel() for layer in layers}
+    width = max(sizes)
+    if len(sizes) == 1:  # the usual case (k below every layer's dimensions): no per-layer padding op
+        phi = torch.stack([layer.phi.detach() for layer in layers])
+    else:
+        phi = torch.stack([nn.functional.pad(layer.phi.detach(), (0, width - layer.phi.numel())) for layer in layers])
+    w, r2 = _budget_constants(layers, width)
 
     def usage(mu: torch.Tensor) -> torch.Tensor:
         return (w * (phi / (1 + mu[:, None] * w)) ** 2).sum(dim=1)
@@ -156,8 +159,22 @@ def project_onto_budgets(layers: list[HiPLoRALinear], iterations: int = 60) -> N
         low, high = torch.where(over, mid, low), torch.where(over, high, mid)
     mu = torch.where(usage(torch.zeros_like(r2)) > r2, high, torch.zeros_like(r2))
     projected = phi / (1 + mu[:, None] * w)
-    for row, layer in enumerate(layers):
-        layer.phi.copy_(projected[row, :layer.phi.numel()])
+    torch._foreach_copy_([layer.phi for layer in layers],
+                         [projected[row, :layer.phi.numel()] for row, layer in enumerate(layers)])
+
+
+_CONSTANTS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # one entry per set of layers (a run has one)
+
+
+def _budget_constants(layers: list[HiPLoRALinear], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The padded weights w and the squared radii, stacked once per set of layers instead of at every
+    step (they never change; the key follows the buffers if they move or are rewritten)."""
+    key = tuple((layer.w.data_ptr(), layer.w._version, layer.radius) for layer in layers)
+    if key not in _CONSTANTS:
+        _CONSTANTS.clear()
+        w = torch.stack([nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers])
+        _CONSTANTS[key] = (w, torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype))
+    return _CONSTANTS[key]
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
-from hipbench.methods.hiplora import HiPLoRA, HiPLoRALinear, HiPLoRAOptions
+from hipbench.methods.hiplora import HiPLoRA, HiPLoRALinear, HiPLoRAOptions, project_onto_budgets
 from hipbench.spectral import SVDCache
 from hipbench.suite import Example, GeneralSet
 from hipbench.train import TrainConfig, train_task
@@ -62,6 +62,26 @@ def test_projection_is_the_exact_weighted_projection():
     assert float(layer.budget_usage()) == pytest.approx(1.0, abs=1e-5)
     mu = (1.0 / (layer.phi / torch.tensor([1.0, -1.0, 1.0])) - 1) / w  # phi_i = phi0_i / (1 + mu w_i)
     assert torch.allclose(mu, mu[0].expand(3), atol=1e-4)  # one multiplier: KKT of the exact projection
+
+
+def test_layers_of_different_widths_are_projected_together_and_alone_alike():
+    """All layers are solved in one padded matrix (constants cached per set of layers): a layer's
+    result must not depend on which others it is solved with, in either order."""
+    def layer(k: int, seed: int) -> HiPLoRALinear:
+        made = HiPLoRALinear(torch.nn.Linear(8, 7, bias=False), torch.eye(7, k), torch.linspace(3.0, 1.0, k),
+                             torch.eye(8, k), 1, 1.0, 1.0, torch.Generator().manual_seed(seed))
+        made.phi.data = torch.randn(k, generator=torch.Generator().manual_seed(seed))
+        return made
+
+    alone = [layer(k, seed) for seed, k in enumerate((3, 5, 5))]
+    together = copy.deepcopy(alone)
+    for one in alone:
+        project_onto_budgets([one])
+    project_onto_budgets(together)
+    project_onto_budgets(together[1:])  # a second, different set: its own constants, not the first's
+    for one, other in zip(alone, together):
+        assert float(one.budget_usage()) == pytest.approx(1.0, abs=1e-5)
+        assert torch.allclose(one.phi, other.phi, atol=1e-6)
 
 
 def test_penalty_mode_adds_a_loss_that_is_zero_at_init(tiny, tmp_path):
