@@ -12,7 +12,8 @@ the CPU, under bf16 autocast as on the GPU, and split into the two parts that sc
 A step of a model with M adapted modules then dispatches about M × per-module + per-step ops more
 than the frozen model does. The model is llama-mini-shape's widths with `--layers` layers (32, the
 8B's count: 224 adapted modules), so the per-step hooks, whose cost grows with the number of
-layers, are counted at the 8B's layer count.
+layers, are counted at the 8B's layer count. Loss terms a method adds (`extra_loss`: O-LoRA's
+orthogonality, LaLoRA's Laplace penalty) are not counted.
 
     python bench/op_counts.py --methods lora,hiplora,hiplora-step --json OUT.json
 """
