@@ -41,8 +41,9 @@ class Method:
 
     Hooks, in the order the shared loop calls them: `attach` once, then for every task
     `begin_task`, per step `extra_loss` (added to the task loss), `before_step` (after backward,
-    before clipping) and `after_step` (after the optimizer step), and `end_task`. The optimizer trains whatever parameters have
-    `requires_grad` at `begin_task` time; the base model is frozen before `attach`.
+    before clipping) and `after_step` (after the optimizer step), and `end_task`. The optimizer
+    trains whatever parameters have `requires_grad` at `begin_task` time; the base model is frozen
+    before `attach`.
     """
 
     name: ClassVar[str]

@@ -3,7 +3,8 @@
 AdamW over whatever the method left trainable, linear warm-up then linear decay, gradient-norm
 clipping, bf16 autocast on CUDA (fp32 on the CPU). The loss is the mean token cross-entropy of
 the answer given the prompt; methods add terms through `extra_loss`, act on the gradients
-through `before_step` and after each optimizer step through `after_step`. Same data order, steps and schedule for every method.
+through `before_step` and after each optimizer step through `after_step`. Same data order, steps
+and schedule for every method.
 """
 from __future__ import annotations
 

@@ -163,18 +163,22 @@ def project_onto_budgets(layers: list[HiPLoRALinear], iterations: int = 60) -> N
                          [projected[row, :layer.phi.numel()] for row, layer in enumerate(layers)])
 
 
-_CONSTANTS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # one entry per set of layers (a run has one)
+_CONSTANTS: dict[str, object] = {}  # the last set of layers' stacked constants (a run has one set)
 
 
 def _budget_constants(layers: list[HiPLoRALinear], width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The padded weights w and the squared radii, stacked once per set of layers instead of at every
-    step (they never change; the key follows the buffers if they move or are rewritten)."""
-    key = tuple((layer.w.data_ptr(), layer.w._version, layer.radius) for layer in layers)
-    if key not in _CONSTANTS:
-        _CONSTANTS.clear()
-        w = torch.stack([nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers])
-        _CONSTANTS[key] = (w, torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype))
-    return _CONSTANTS[key]
+    step. They are reused only for the very same w tensors (held here, so no other tensor can take
+    their place) at the same versions and radii: a moved, rewritten or new layer restacks them."""
+    ws = [layer.w for layer in layers]
+    key = ([w._version for w in ws], [layer.radius for layer in layers])
+    cached = _CONSTANTS.get("ws")
+    if cached is None or len(cached) != len(ws) or any(a is not b for a, b in zip(cached, ws)) \
+            or _CONSTANTS["key"] != key:
+        w = torch.stack([nn.functional.pad(t, (0, width - t.numel())) for t in ws])
+        r2 = torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype)
+        _CONSTANTS.update(ws=ws, key=key, stacked=(w, r2))
+    return _CONSTANTS["stacked"]
 
 
 @torch.no_grad()
