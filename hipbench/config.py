@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hipbench import __version__
-from hipbench.method import DEFAULT_TARGETS
+from hipbench.method import ADDED_LATER, DEFAULT_TARGETS, defaulted_later
 from hipbench.spectral import SOLVERS
 from hipbench.train import TrainConfig
 
@@ -38,9 +38,13 @@ class RunConfig:
     target_modules: tuple[str, ...] = DEFAULT_TARGETS
     eval_batch_size: int = 32
     device: str = "cpu"
-    protocol_options: dict = field(default_factory=dict)  # e.g. edit_mode, num_edits, merge_rule
-    trust_remote_code: bool = False  # --trust-remote-code: run the model repository's own Python code
-    svd: str = "exact"  # --svd: top-k SVD solver of hipbench.spectral.SVDCache ("exact" or "fast")
+    # fields added after runs were published: at their default they leave the hash as it was
+    # e.g. edit_mode, num_edits, merge_rule
+    protocol_options: dict = field(default_factory=dict, metadata={ADDED_LATER: True})
+    # --trust-remote-code: run the model repository's own Python code
+    trust_remote_code: bool = field(default=False, metadata={ADDED_LATER: True})
+    # --svd: top-k SVD solver of hipbench.spectral.SVDCache ("exact" or "fast")
+    svd: str = field(default="exact", metadata={ADDED_LATER: True})
 
     def validate(self) -> None:
         if self.train.steps < 1:
@@ -62,13 +66,9 @@ class RunConfig:
     def hash(self, resolved_options: dict | None = None) -> str:
         """Stable identity of the run. `resolved_options` are the method's options with defaults
         filled in, so that a changed default is a different run, not a skipped one."""
-        identity = {**self.to_dict(), "resolved_options": resolved_options or {}}
-        if not identity["protocol_options"]:  # runs recorded before protocols had options keep their hash
-            del identity["protocol_options"]
-        if not identity["trust_remote_code"]:  # off is the default: records made before the flag keep their hash
-            del identity["trust_remote_code"]
-        if identity["svd"] == "exact":  # the default: records made before the option keep their hash
-            del identity["svd"]
+        skipped = defaulted_later(self)
+        identity = {key: value for key, value in self.to_dict().items() if key not in skipped}
+        identity["resolved_options"] = resolved_options or {}
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -125,15 +125,23 @@ def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: tor
     return torch.cat([b.detach(), -b0], dim=1) * scaling, torch.cat([a.detach(), a0], dim=0)
 
 
-ADDED_LATER = "added_later"  # dataclasses.field metadata key: see identity_options
+ADDED_LATER = "added_later"  # dataclasses.field metadata key: see defaulted_later
+
+
+def defaulted_later(config: Any) -> set[str]:
+    """The fields of a config dataclass (a RunConfig, a method's Options) that are marked
+    `field(metadata={ADDED_LATER: True})` and hold their default: left out of a run's identity, so
+    that the records made before the field existed (which ran exactly that default) keep their hash."""
+    def default(f: dataclasses.Field) -> Any:
+        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return {f.name for f in dataclasses.fields(config)
+            if f.metadata.get(ADDED_LATER) and getattr(config, f.name) == default(f)}
 
 
 def identity_options(options: Any) -> dict:
-    """The method options that identify a run: all of them, defaults filled in, except a field
-    marked `field(metadata={ADDED_LATER: True})` while it holds its default, so that the records
-    made before the field existed (which ran exactly that default) keep their hash."""
-    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
-            if not (f.metadata.get(ADDED_LATER) and getattr(options, f.name) == f.default)}
+    """The method options that identify a run: all of them, defaults filled in, but `defaulted_later`."""
+    skipped = defaulted_later(options)
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name not in skipped}
 
 
 def options_from_strings(options_cls: type, pairs: dict[str, str]) -> Any:
