@@ -28,7 +28,9 @@ import torch
 from benchlib import SHAPES, environment, random_llama, write_json
 from train_step import VARIANTS
 
+from hipbench.config import RunConfig
 from hipbench.method import DEFAULT_TARGETS, Context, find_targets
+from hipbench.protocols.continual import plan_budget
 from hipbench.runner import make_method
 from hipbench.spectral import SVDCache
 from hipbench.suite import GeneralSet
@@ -64,7 +66,8 @@ def counts(label: str, model: torch.nn.Module, tokenizer, targets: list[str], x:
     work = copy.deepcopy(model)
     ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), GeneralSet((), ()),
                   svd=SVDCache(tempfile.mkdtemp()))
-    method.attach(work, targets, 8 if name != "hiplora" else 7, ctx)
+    plan = plan_budget(work, method, RunConfig(method=name, suite="bench", model="op-counts", seed=0))
+    method.attach(work, targets, plan["rank"], ctx)  # the rank the runner solves for the budget
     layer = work.get_submodule(targets[0])  # the first target: a q_proj, square, like most of the 8B's
     step = forward_backward(layer, x)
     step()  # first call pays one-time costs (autocast caches, lazy init)
