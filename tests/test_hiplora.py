@@ -84,6 +84,56 @@ def test_layers_of_different_widths_are_projected_together_and_alone_alike():
         assert torch.allclose(one.phi, other.phi, atol=1e-6)
 
 
+@torch.no_grad()
+def bracket_and_bisect(layers: list[HiPLoRALinear]) -> None:
+    """The multiplier solve every HiP-LoRA record published before 2026-11-25 (evening) ran: grow a
+    bracket by 4x for 40 steps, then bisect it 60 times. Kept here as the reference the faster
+    binary search over float bit patterns must reproduce bit for bit."""
+    width = max(layer.phi.numel() for layer in layers)
+    phi = torch.stack([torch.nn.functional.pad(layer.phi, (0, width - layer.phi.numel())) for layer in layers])
+    w = torch.stack([torch.nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers])
+    r2 = torch.tensor([layer.radius ** 2 for layer in layers])
+
+    def usage(mu):
+        return (w * (phi / (1 + mu[:, None] * w)) ** 2).sum(dim=1)
+
+    high = torch.ones_like(r2)
+    for _ in range(40):
+        high = torch.where(usage(high) > r2, high * 4, high)
+    low = torch.zeros_like(r2)
+    for _ in range(60):
+        mid = (low + high) / 2
+        over = usage(mid) > r2
+        low, high = torch.where(over, mid, low), torch.where(over, high, mid)
+    mu = torch.where(usage(torch.zeros_like(r2)) > r2, high, torch.zeros_like(r2))
+    for row, layer in enumerate(layers):
+        layer.phi.copy_((phi[row] / (1 + mu[row] * w[row]))[:layer.phi.numel()])
+
+
+def test_budget_solve_reproduces_the_published_bisection_bit_for_bit():
+    """Spectra spanning three decades, budgets from 0.03% to 30%, phi from far inside to far outside
+    its budget, widths 32 and 5 mixed: the same floats as the bracket-and-bisect solve, not merely
+    close ones, so every published record reproduces at this commit."""
+    g = torch.Generator().manual_seed(0)
+    layers = []
+    for i in range(240):
+        k = 5 if i % 7 == 0 else 32
+        scale = float(10 ** (3 * torch.rand(1, generator=g)))
+        sigma = torch.sort(scale * torch.rand(k, generator=g), descending=True).values + 1e-3
+        budget = float(10 ** (3 * torch.rand(1, generator=g) - 1.5))
+        layer = HiPLoRALinear(torch.nn.Linear(40, 36, bias=False), torch.eye(36, k), sigma, torch.eye(40, k), 1,
+                              1.0, budget, g)
+        layer.phi.data = torch.randn(k, generator=g) * float(10 ** (4 * torch.rand(1, generator=g) - 3)) * scale
+        layers.append(layer)
+    inside = sum(float(layer.budget_usage()) <= 1 for layer in layers)
+    assert 30 < inside < 210  # both the untouched and the projected case are exercised
+    expected = copy.deepcopy(layers)
+    bracket_and_bisect(expected)
+    project_onto_budgets(layers)
+    for got, want in zip(layers, expected):
+        assert torch.equal(got.phi, want.phi)
+
+
 def test_penalty_mode_adds_a_loss_that_is_zero_at_init(tiny, tmp_path):
     model, tokenizer = tiny
     method = HiPLoRA(HiPLoRAOptions(k=4, budget_mode="penalty"))
