@@ -163,7 +163,7 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
                device, torch.Generator().manual_seed(0))
     reset_peak(device)
     sync(device)
-    with profiled(args.profile, label, device):
+    with profiled(args.profile, label, device, cfg.steps):
         stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
     result = {"rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
               "seconds": stats.seconds, "steps": stats.steps, "losses": stats.losses, **memory_gib(device, before)}
@@ -174,24 +174,33 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
 
 
 @contextlib.contextmanager
-def profiled(directory: str | None, name: str, device: torch.device):
+def profiled(directory: str | None, name: str, device: torch.device, steps: int):
     """With --profile DIR: torch.profiler over the timed steps, its op table written to DIR/<name>.txt
-    (sorted by the device's own time), to explain a ratio; the profiled run's timings are not the
-    bench's numbers (the profiler adds its own overhead)."""
+    (sorted by the device's own time, then by launch count), to explain a ratio; the profiled run's
+    timings are not the bench's numbers (the profiler adds its own overhead). The head line says
+    per step how many aten ops the host dispatched, how many kernels ran and how long the device was
+    busy against the wall time: a device busy for a small part of the wall is launch-bound."""
     if directory is None:
         yield
         return
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
+    start = time.perf_counter()
     with torch.profiler.profile(activities=activities) as prof:
         yield
-    sync(device)
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        sync(device)
+    wall_ms = (time.perf_counter() - start) * 1000 / steps
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     Path(directory).mkdir(parents=True, exist_ok=True)
     events = prof.key_averages()
-    Path(directory, f"{name}.txt").write_text(events.table(sort_by=sort, row_limit=40)
-                                              + f"\nops recorded: {sum(e.count for e in events)}\n")
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    host_ops = sum(e.count for e in events if e.key.startswith("aten::"))
+    busy_ms = sum(e.self_device_time_total for e in kernels) / 1000 / steps
+    head = (f"{name}: per step, {host_ops / steps:.0f} aten ops dispatched, {sum(e.count for e in kernels) / steps:.0f}"
+            f" kernels, device busy {busy_ms:.1f} ms of {wall_ms:.1f} ms wall (profiled, {steps} steps)\n\n")
+    Path(directory, f"{name}.txt").write_text(head + events.table(sort_by=sort, row_limit=40) + "\n\nby launches:\n"
+                                              + events.table(sort_by="count", row_limit=30))
 
 
 def build_model(spec: str, device: torch.device):
