@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -56,6 +57,12 @@ class HiPLoRAOptions:
     penalty_strength: float = 1.0  # used by budget_mode = "penalty"
     # where A, B are projected: in every "forward", or once per optimizer "step"
     complement: str = field(default="forward", metadata={ADDED_LATER: True})
+
+
+# bf16 rows are 16-byte aligned at a multiple of 8 columns; at the budget-matched k + r = 39 of SmolLM2
+# and the 8B shape, cuBLAS otherwise falls back to unaligned kernels that took 15% of the 8B step's
+# device time (bench/RESULTS.md, 2026-11-25 evening)
+FUSED_WIDTH_MULTIPLE = 8
 
 
 def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tensor,
@@ -84,6 +91,9 @@ class HiPLoRALinear(nn.Module):
             with torch.no_grad():
                 u, v = self.U.to(self.lora_A.device), self.V.to(self.lora_A.device)
                 self.lora_A.copy_(complement_factors(self.lora_B, self.lora_A, u, v)[1])
+            pad = -(u.shape[1] + rank) % FUSED_WIDTH_MULTIPLE  # zero columns that align the fused width
+            self.register_buffer("pad_in", torch.zeros(base.in_features, pad), persistent=False)
+            self.register_buffer("pad_out", torch.zeros(base.out_features, pad), persistent=False)
         self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}
 
     def frozen(self, name: str) -> torch.Tensor:
@@ -113,12 +123,19 @@ class HiPLoRALinear(nn.Module):
         delta = ((h @ v) * self.phi) @ u.T + self.scaling * ((h @ a.T) @ b.T)
         return self.base(x) + delta.to(x.dtype)
 
+    def fused_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(right, left) with ΔW = right @ left^T, A and B already in the complement:
+        right = [U diag(phi) | s B | 0], left = [V | A^T | 0]. The zero columns round the width
+        k + r up to a multiple of FUSED_WIDTH_MULTIPLE; they add exact zeros to every product."""
+        left = torch.cat([self.V, self.lora_A.T, self.pad_in], dim=1)
+        right = torch.cat([self.U * self.phi, self.scaling * self.lora_B, self.pad_out], dim=1)
+        return right, left
+
     def fused_delta(self, x: torch.Tensor) -> torch.Tensor:
-        """ΔW x as ([U diag(phi) | s B] [V | A^T]^T) x with A, B already in the complement: two
-        matmuls of width k + r and no projection, against the two-channel forward's four matmuls
-        and four projection products (bench/RESULTS.md: launches, not FLOPs, set the step time)."""
-        left = torch.cat([self.V, self.lora_A.T], dim=1)
-        right = torch.cat([self.U * self.phi, self.scaling * self.lora_B], dim=1)
+        """ΔW x as right (left^T x): two matmuls of the fused width and no projection, against the
+        two-channel forward's four matmuls and four projection products (bench/RESULTS.md:
+        launches, not FLOPs, set the step time)."""
+        right, left = self.fused_factors()
         return ((adapter_input(x, self.phi.dtype) @ left) @ right.T).to(x.dtype)
 
     def budget_usage(self) -> torch.Tensor:
@@ -131,7 +148,7 @@ class HiPLoRALinear(nn.Module):
 
 
 @torch.no_grad()
-def project_onto_budgets(layers: list[HiPLoRALinear]) -> None:
+def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None) -> None:
     """Project every layer's phi onto {Σ w_i phi_i^2 <= R^2}: phi_i / (1 + mu w_i), mu >= 0 the
     smallest float whose projection meets the budget. All layers are solved at once, in one padded
     matrix with no host synchronisation.
@@ -140,16 +157,20 @@ def project_onto_budgets(layers: list[HiPLoRALinear]) -> None:
     binary search over the 31 bits of an fp32 pattern lands on that float exactly in 31 fixed steps,
     with no bracket to find first. The earlier solve (40 bracket-growing steps, then 60 bisection
     steps) converged to the same float in three times the kernels, and the projection's kernels are
-    most of HiP-LoRA's per-step cost (bench/RESULTS.md)."""
+    most of HiP-LoRA's per-step cost (bench/RESULTS.md). With a `cache`, the padded weights and
+    radii are stacked once per set of layers instead of at every step."""
     if not layers:
         return
     sizes = {layer.phi.numel() for layer in layers}
     width = max(sizes)
     if len(sizes) == 1:  # the usual case (k below every layer's dimensions): no per-layer padding op
-        phi = torch.stack([layer.phi.detach() for layer in layers])
+        phi = torch.stack([layer.phi for layer in layers])  # under no_grad: no detach needed
     else:
-        phi = torch.stack([nn.functional.pad(layer.phi.detach(), (0, width - layer.phi.numel())) for layer in layers])
-    w, r2 = _budget_constants(layers, width)
+        phi = torch.stack([nn.functional.pad(layer.phi, (0, width - layer.phi.numel())) for layer in layers])
+    w = stacked(cache, "w", [layer.w for layer in layers],
+                lambda: torch.stack([nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers]))
+    r2 = stacked(cache, "r2", [layer.w for layer in layers],  # a layer's radius is fixed with its w
+                 lambda: torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype))
 
     def usage(mu: torch.Tensor) -> torch.Tensor:
         return (w * (phi / (1 + mu[:, None] * w)) ** 2).sum(dim=1)
@@ -161,8 +182,8 @@ def project_onto_budgets(layers: list[HiPLoRALinear]) -> None:
         overshoots = torch.where(usage(candidate.view(phi.dtype)) > r2, candidate, overshoots)
     mu = torch.where(usage(torch.zeros_like(r2)) > r2, (overshoots + 1).view(phi.dtype), 0.0)
     projected = phi / (1 + mu[:, None] * w)
-    torch._foreach_copy_([layer.phi for layer in layers],
-                         [projected[row, :layer.phi.numel()] for row, layer in enumerate(layers)])
+    rows = projected.unbind(0) if len(sizes) == 1 else [row[:layer.phi.numel()] for row, layer in zip(projected, layers)]
+    torch._foreach_copy_([layer.phi for layer in layers], list(rows))
 
 
 # integers of a float's width, to read a float's bit pattern (for the binary search over multipliers)
@@ -170,28 +191,26 @@ _SAME_WIDTH_INT = {torch.float64: torch.int64, torch.float32: torch.int32, torch
                    torch.float16: torch.int16}
 
 
-_CONSTANTS: dict[str, object] = {}  # the last set of layers' stacked constants (a run has one set)
-
-
-def _budget_constants(layers: list[HiPLoRALinear], width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The padded weights w and the squared radii, stacked once per set of layers instead of at every
-    step. They are reused only for the very same w tensors (held here, so no other tensor can take
-    their place) at the same versions and radii: a moved, rewritten or new layer restacks them."""
-    ws = [layer.w for layer in layers]
-    key = ([w._version for w in ws], [layer.radius for layer in layers])
-    cached = _CONSTANTS.get("ws")
-    if cached is None or len(cached) != len(ws) or any(a is not b for a, b in zip(cached, ws)) \
-            or _CONSTANTS["key"] != key:
-        w = torch.stack([nn.functional.pad(t, (0, width - t.numel())) for t in ws])
-        r2 = torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype)
-        _CONSTANTS.update(ws=ws, key=key, stacked=(w, r2))
-    return _CONSTANTS["stacked"]
+def stacked(cache: dict | None, name: str, tensors: list[torch.Tensor], make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """make(), a stack of per-layer constants, computed once per set of layers when a cache is
+    given rather than at every step. Reused only for the very same tensors (held in the cache, so no
+    freed address can alias them) at the same versions: a moved, rewritten or new layer restacks."""
+    if cache is None:
+        return make()
+    versions = [t._version for t in tensors]
+    held = cache.get(name)
+    if held is None or len(held[0]) != len(tensors) or any(a is not b for a, b in zip(held[0], tensors)) \
+            or held[1] != versions:
+        held = cache[name] = (list(tensors), versions, make())
+    return held[2]
 
 
 @torch.no_grad()
 def project_into_complements(layers: list[HiPLoRALinear], gradients: bool) -> None:
     """B <- (I - U U^T) B and A <- A (I - V V^T) in every layer, or the same for their gradients:
-    one batched product per layer shape, so a step adds a few dozen kernels, not a few per layer."""
+    one batched product per layer shape, so a step adds a few dozen kernels, not a few per layer.
+    U and V are restacked at every call: keeping the stacks would hold a second copy of the bases
+    (0.3 GB at the 8B shape) to save one stack op per group (bench/RESULTS.md)."""
     groups: dict[tuple, list[HiPLoRALinear]] = defaultdict(list)
     for layer in layers:
         groups[(layer.U.shape, layer.V.shape, layer.lora_A.shape, layer.U.device)].append(layer)
@@ -211,10 +230,15 @@ class HiPLoRA(Method):
     description = "HiP-LoRA (Chen & Tan, 2026): budgeted principal-spectrum channel + complement-only LoRA"
     Options = HiPLoRAOptions
 
+    def __init__(self, options: HiPLoRAOptions | None = None) -> None:
+        super().__init__(options)
+        self.stacks: dict = {}  # per-step constants stacked once for the attached model's layers (`stacked`)
+
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return min(self.options.k, out_features, in_features) + rank * (out_features + in_features)
 
     def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
+        self.stacks = {}  # a new model: its own stacked constants
         if self.options.budget_mode not in ("projection", "penalty"):
             raise ValueError(f"--option budget_mode={self.options.budget_mode}: expected projection or penalty")
         if self.options.complement not in ("forward", "step"):
@@ -239,7 +263,7 @@ class HiPLoRA(Method):
     def after_step(self, model: nn.Module) -> None:
         layers = list(adapted_layers(model, HiPLoRALinear).values())
         if self.options.budget_mode == "projection":
-            project_onto_budgets(layers)
+            project_onto_budgets(layers, self.stacks)
         if self.options.complement == "step":
             project_into_complements(layers, gradients=False)
 

@@ -77,8 +77,9 @@ def test_layers_of_different_widths_are_projected_together_and_alone_alike():
     together = copy.deepcopy(alone)
     for one in alone:
         project_onto_budgets([one])
-    project_onto_budgets(together)
-    project_onto_budgets(together[1:])  # a second, different set: its own constants, not the first's
+    stacks = {}  # as a run keeps them: the constants of the first set must not serve the second
+    project_onto_budgets(together, stacks)
+    project_onto_budgets(together[1:], stacks)
     for one, other in zip(alone, together):
         assert float(one.budget_usage()) == pytest.approx(1.0, abs=1e-5)
         assert torch.allclose(one.phi, other.phi, atol=1e-6)
@@ -200,6 +201,24 @@ def test_step_projection_trains_the_same_adapter_as_the_forward_projection(tiny,
         assert (step_deltas[name] - dw).abs().max() < 1e-4 * dw.abs().max(), name  # float rounding apart
         layer = step_layers[name]  # the factors themselves stay in the complement
         assert (layer.U.T @ layer.lora_B).abs().max() < 1e-5 and (layer.lora_A @ layer.V).abs().max() < 1e-5
+
+
+def test_fused_factors_are_aligned_and_make_the_two_channel_update():
+    """complement="step" runs ΔW x as right (left^T x): its width is k + r rounded up to a multiple of
+    8 with zero columns (bf16 GEMMs need 16-byte rows), and right @ left^T is exactly the ΔW of
+    the two channels."""
+    layer = away_from_init()  # k = 5, r = 3: width 8, no padding
+    for rank, width in ((3, 8), (4, 16), (11, 16)):
+        base = layer.base
+        fused = HiPLoRALinear(base, layer.U, torch.linspace(2.0, 1.0, 5), layer.V, rank, 2.0, 0.5,
+                              torch.Generator().manual_seed(0), factors_in_complement=True)
+        torch.nn.init.normal_(fused.lora_B)
+        torch.nn.init.normal_(fused.phi, std=0.1)
+        right, left = fused.fused_factors()
+        assert right.shape == (20, width) and left.shape == (24, width)
+        two_channel = fused.U @ torch.diag(fused.phi) @ fused.V.T + 2.0 * fused.lora_B @ fused.lora_A
+        assert torch.allclose(right @ left.T, two_channel, atol=1e-6)
+        assert "pad_in" not in fused.state_dict()  # checkpoints keep their keys
 
 
 def test_step_projection_needs_a_known_place():
