@@ -130,7 +130,9 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
     model.train()
     bar = tqdm(schedule, desc=desc, leave=False, dynamic_ncols=True)
     for step, indices in enumerate(bar):
-        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in indices], tokenizer.pad_token_id).items()}
+        collated = collate([encoded[i] for i in indices], tokenizer.pad_token_id)
+        batch_tokens = int(collated["attention_mask"].sum())  # counted on the host: no device sync per step
+        batch = {k: v.to(device) for k, v in collated.items()}
         with autocast:
             loss = token_loss(model, batch)
         extra = method.extra_loss(model)
@@ -150,7 +152,7 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         method.after_step(model)
         losses.append(task_value)
         extra_losses.append(extra_value)
-        tokens += int(batch["attention_mask"].sum())
+        tokens += batch_tokens
         bar.set_postfix(loss=f"{value:.3f}")
         if stop is not None and stop(step + 1):
             break
