@@ -45,7 +45,6 @@ from benchlib import SHAPES, environment, random_llama, sync, timed, write_json
 
 from hipbench.config import RunConfig
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers
-from hipbench.methods import hiplora
 from hipbench.models import load_model
 from hipbench.protocols.continual import plan_budget
 from hipbench.runner import make_method
@@ -137,21 +136,7 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
 
 
 # contenders that are a registered method with an option not (yet) its default
-VARIANTS = {"hiplora-step": ("hiplora", {"complement": "step"}),
-            # the same with the fused width left at k + r instead of a multiple of 8: what the alignment buys
-            "hiplora-step-unaligned": ("hiplora", {"complement": "step"})}
-
-
-@contextlib.contextmanager
-def fused_width_multiple(label: str):
-    """hiplora-step-unaligned attaches with hiplora.FUSED_WIDTH_MULTIPLE = 1 (zero-width padding, the
-    same ops as the aligned forward), so the two contenders differ only in the GEMMs' alignment."""
-    saved = hiplora.FUSED_WIDTH_MULTIPLE
-    hiplora.FUSED_WIDTH_MULTIPLE = 1 if label.endswith("-unaligned") else saved
-    try:
-        yield
-    finally:
-        hiplora.FUSED_WIDTH_MULTIPLE = saved
+VARIANTS = {"hiplora-step": ("hiplora", {"complement": "step"})}
 
 
 def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple[Example, ...], args,
@@ -170,8 +155,7 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
     preservation = GeneralSet(tuple(f"{e.prompt} {e.answer}" for e in data[:16]), ())
     ctx = Context(tokenizer=tokenizer, device=device, generator=torch.Generator().manual_seed(0),
                   preservation=preservation, batch_size=args.batch, max_length=cfg.max_length, svd=cache)
-    with fused_width_multiple(label):
-        method.attach(work, plan["targets"], plan["rank"], ctx)
+    method.attach(work, plan["targets"], plan["rank"], ctx)
     work.to(device)
     method.begin_task(work, TaskData(name="bench", scoring="exact", train=data, test=()), ctx)
     warm = args.batch * args.warmup

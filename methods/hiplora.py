@@ -59,12 +59,6 @@ class HiPLoRAOptions:
     complement: str = field(default="forward", metadata={ADDED_LATER: True})
 
 
-# bf16 rows are 16-byte aligned at a multiple of 8 columns; at the budget-matched k + r = 39 of SmolLM2
-# and the 8B shape, cuBLAS otherwise falls back to unaligned kernels that took 15% of the 8B step's
-# device time (bench/RESULTS.md, 2026-11-25 evening)
-FUSED_WIDTH_MULTIPLE = 8
-
-
 def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tensor,
                        v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """B~ = (I - U U^T) B and A~ = A (I - V V^T), without forming m×m or n×n projectors."""
@@ -91,9 +85,6 @@ class HiPLoRALinear(nn.Module):
             with torch.no_grad():
                 u, v = self.U.to(self.lora_A.device), self.V.to(self.lora_A.device)
                 self.lora_A.copy_(complement_factors(self.lora_B, self.lora_A, u, v)[1])
-            pad = -(u.shape[1] + rank) % FUSED_WIDTH_MULTIPLE  # zero columns that align the fused width
-            self.register_buffer("pad_in", torch.zeros(base.in_features, pad), persistent=False)
-            self.register_buffer("pad_out", torch.zeros(base.out_features, pad), persistent=False)
         self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}
 
     def frozen(self, name: str) -> torch.Tensor:
@@ -125,10 +116,11 @@ class HiPLoRALinear(nn.Module):
 
     def fused_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(right, left) with ΔW = right @ left^T, A and B already in the complement:
-        right = [U diag(phi) | s B | 0], left = [V | A^T | 0]. The zero columns round the width
-        k + r up to a multiple of FUSED_WIDTH_MULTIPLE; they add exact zeros to every product."""
-        left = torch.cat([self.V, self.lora_A.T, self.pad_in], dim=1)
-        right = torch.cat([self.U * self.phi, self.scaling * self.lora_B, self.pad_out], dim=1)
+        right = [U diag(phi) | s B], left = [V | A^T], of width k + r. Zero columns that round the
+        width up to a multiple of 8 make cuBLAS pick aligned kernels (8B: 6% less device time) but
+        cost host ops, and the step is host-bound: slower in the bench (bench/RESULTS.md)."""
+        left = torch.cat([self.V, self.lora_A.T], dim=1)
+        right = torch.cat([self.U * self.phi, self.scaling * self.lora_B], dim=1)
         return right, left
 
     def fused_delta(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,9 +173,9 @@ def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None)
         candidate = overshoots + (1 << bit)
         overshoots = torch.where(usage(candidate.view(phi.dtype)) > r2, candidate, overshoots)
     mu = torch.where(usage(torch.zeros_like(r2)) > r2, (overshoots + 1).view(phi.dtype), 0.0)
-    projected = phi / (1 + mu[:, None] * w)
-    rows = projected.unbind(0) if len(sizes) == 1 else [row[:layer.phi.numel()] for row, layer in zip(projected, layers)]
-    torch._foreach_copy_([layer.phi for layer in layers], list(rows))
+    projected, rows = landing(cache, "phi", [layer.w for layer in layers], phi, [layer.phi.numel() for layer in layers])
+    torch.div(phi, 1 + mu[:, None] * w, out=projected)
+    torch._foreach_copy_([layer.phi for layer in layers], rows)
 
 
 # integers of a float's width, to read a float's bit pattern (for the binary search over multipliers)
@@ -205,8 +197,20 @@ def stacked(cache: dict | None, name: str, tensors: list[torch.Tensor], make: Ca
     return held[2]
 
 
+def landing(cache: dict | None, name: str, anchors: list[torch.Tensor], like: torch.Tensor,
+            widths: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A buffer shaped like the stacked `like` and its rows (the first widths[i] entries of row i)
+    as views, made once per set of layers when a cache is given: a batched result written into it
+    reaches the layers by one foreach copy through views made once, where views made per call cost
+    two host ops per layer (about 2,200 per step at 224 modules, bench/RESULTS.md)."""
+    def make() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        buffer = torch.empty_like(like)
+        return buffer, [row[:width] for row, width in zip(buffer.unbind(0), widths)]
+    return stacked(cache, name, anchors, make)
+
+
 @torch.no_grad()
-def project_into_complements(layers: list[HiPLoRALinear], gradients: bool) -> None:
+def project_into_complements(layers: list[HiPLoRALinear], gradients: bool, cache: dict | None = None) -> None:
     """B <- (I - U U^T) B and A <- A (I - V V^T) in every layer, or the same for their gradients:
     one batched product per layer shape, so a step adds a few dozen kernels, not a few per layer.
     U and V are restacked at every call: keeping the stacks would hold a second copy of the bases
@@ -214,15 +218,18 @@ def project_into_complements(layers: list[HiPLoRALinear], gradients: bool) -> No
     groups: dict[tuple, list[HiPLoRALinear]] = defaultdict(list)
     for layer in layers:
         groups[(layer.U.shape, layer.V.shape, layer.lora_A.shape, layer.U.device)].append(layer)
-    for group in groups.values():
+    for key, group in groups.items():
         bs = [layer.lora_B.grad if gradients else layer.lora_B for layer in group]
         as_ = [layer.lora_A.grad if gradients else layer.lora_A for layer in group]
         if any(t is None for t in bs + as_):
             continue  # no backward yet
-        u, v = torch.stack([layer.U for layer in group]), torch.stack([layer.V for layer in group])
-        b, a = torch.stack(bs), torch.stack(as_)
-        torch._foreach_copy_(bs, list(torch.baddbmm(b, u, u.transpose(1, 2) @ b, alpha=-1).unbind(0)))
-        torch._foreach_copy_(as_, list(torch.baddbmm(a, a @ v, v.transpose(1, 2), alpha=-1).unbind(0)))
+        us, vs = [layer.U for layer in group], [layer.V for layer in group]
+        u, v, b, a = torch.stack(us), torch.stack(vs), torch.stack(bs), torch.stack(as_)
+        b_out, b_rows = landing(cache, f"B {key}", us, b, [len(t) for t in bs])
+        a_out, a_rows = landing(cache, f"A {key}", vs, a, [len(t) for t in as_])
+        torch.baddbmm(b, u, u.transpose(1, 2) @ b, alpha=-1, out=b_out)
+        torch.baddbmm(a, a @ v, v.transpose(1, 2), alpha=-1, out=a_out)
+        torch._foreach_copy_(bs + as_, b_rows + a_rows)
 
 
 class HiPLoRA(Method):
@@ -258,14 +265,14 @@ class HiPLoRA(Method):
 
     def before_step(self, model: nn.Module) -> None:
         if self.options.complement == "step":
-            project_into_complements(list(adapted_layers(model, HiPLoRALinear).values()), gradients=True)
+            project_into_complements(list(adapted_layers(model, HiPLoRALinear).values()), True, self.stacks)
 
     def after_step(self, model: nn.Module) -> None:
         layers = list(adapted_layers(model, HiPLoRALinear).values())
         if self.options.budget_mode == "projection":
             project_onto_budgets(layers, self.stacks)
         if self.options.complement == "step":
-            project_into_complements(layers, gradients=False)
+            project_into_complements(layers, False, self.stacks)
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         factors = {}

@@ -203,12 +203,11 @@ def test_step_projection_trains_the_same_adapter_as_the_forward_projection(tiny,
         assert (layer.U.T @ layer.lora_B).abs().max() < 1e-5 and (layer.lora_A @ layer.V).abs().max() < 1e-5
 
 
-def test_fused_factors_are_aligned_and_make_the_two_channel_update():
-    """complement="step" runs ΔW x as right (left^T x): its width is k + r rounded up to a multiple of
-    8 with zero columns (bf16 GEMMs need 16-byte rows), and right @ left^T is exactly the ΔW of
-    the two channels."""
-    layer = away_from_init()  # k = 5, r = 3: width 8, no padding
-    for rank, width in ((3, 8), (4, 16), (11, 16)):
+def test_fused_factors_make_the_two_channel_update():
+    """complement="step" runs ΔW x as right (left^T x), one product of width k + r: right @ left^T
+    must be exactly the ΔW of the two channels."""
+    layer = away_from_init()  # k = 5
+    for rank, width in ((3, 8), (4, 9)):
         base = layer.base
         fused = HiPLoRALinear(base, layer.U, torch.linspace(2.0, 1.0, 5), layer.V, rank, 2.0, 0.5,
                               torch.Generator().manual_seed(0), factors_in_complement=True)
@@ -218,7 +217,6 @@ def test_fused_factors_are_aligned_and_make_the_two_channel_update():
         assert right.shape == (20, width) and left.shape == (24, width)
         two_channel = fused.U @ torch.diag(fused.phi) @ fused.V.T + 2.0 * fused.lora_B @ fused.lora_A
         assert torch.allclose(right @ left.T, two_channel, atol=1e-6)
-        assert "pad_in" not in fused.state_dict()  # checkpoints keep their keys
 
 
 def test_step_projection_needs_a_known_place():
