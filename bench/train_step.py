@@ -50,6 +50,7 @@ from hipbench.protocols.continual import plan_budget
 from hipbench.runner import make_method
 from hipbench.spectral import SVDCache
 from hipbench.suite import Example, GeneralSet, TaskData
+from hipbench import train as train_module
 from hipbench.train import TrainConfig, collate, encode, train_task
 
 WORDS = ("river stone light paper window garden silver market engine forest cloud letter bridge "
@@ -163,9 +164,9 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
                device, torch.Generator().manual_seed(0))
     reset_peak(device)
     sync(device)
-    with profiled(args.profile, label, device, cfg.steps):
+    with profiled(args.profile, label, device, cfg.steps), host_phases(args.phases, label, method, cfg.steps) as phases:
         stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
-    result = {"rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
+    result = {**({"host_ms_per_step": phases} if phases else {}), "rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
               "seconds": stats.seconds, "steps": stats.steps, "losses": stats.losses, **memory_gib(device, before)}
     if name in SVD_K:
         result.update(svd_s=svd_s, svd_solver=args.svd, svd_fallbacks=cache.fallbacks)
@@ -201,6 +202,55 @@ def profiled(directory: str | None, name: str, device: torch.device, steps: int)
             f" kernels, device busy {busy_ms:.1f} ms of {wall_ms:.1f} ms wall (profiled, {steps} steps)\n\n")
     Path(directory, f"{name}.txt").write_text(head + events.table(sort_by=sort, row_limit=40) + "\n\nby launches:\n"
                                               + events.table(sort_by="count", row_limit=30))
+
+
+@contextlib.contextmanager
+def host_phases(enabled: bool, name: str, method, steps: int):
+    """With --phases: the host's milliseconds per step in each part of `train_task`'s step, taken by
+    wrapping the calls it makes (no synchronisation added). "loss read" is the wait at the one
+    device read before backward, when the host is ahead of the device; a part whose host time
+    exceeds the device's work sets the step time there. Yields the dict it fills on exit."""
+    phases: dict[str, float] = {}
+    if not enabled:
+        yield phases
+        return
+    clock = time.perf_counter
+    marks: dict[str, float] = {}
+
+    def timed(label: str, fn):
+        def wrapper(*args, **kwargs):
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[label] = phases.get(label, 0.0) + clock() - start
+                marks[label] = clock()
+        return wrapper
+
+    def backward(tensor, *args, **kwargs):  # the gap since the forward returned is the loss read
+        phases["loss read"] = phases.get("loss read", 0.0) + clock() - marks.get("forward", clock())
+        return timed("backward", original["backward"])(tensor, *args, **kwargs)
+
+    original = {"forward": train_module.token_loss, "backward": torch.Tensor.backward,
+                "clip": torch.nn.utils.clip_grad_norm_, "optimizer": torch.optim.AdamW.step}
+    train_module.token_loss = timed("forward", original["forward"])
+    torch.Tensor.backward = backward
+    torch.nn.utils.clip_grad_norm_ = timed("clip", original["clip"])
+    torch.optim.AdamW.step = timed("optimizer", original["optimizer"])
+    method.before_step = timed("before_step", method.before_step)
+    method.after_step = timed("after_step", method.after_step)
+    start = clock()
+    try:
+        yield phases
+    finally:
+        train_module.token_loss, torch.Tensor.backward = original["forward"], original["backward"]
+        torch.nn.utils.clip_grad_norm_, torch.optim.AdamW.step = original["clip"], original["optimizer"]
+        del method.before_step, method.after_step
+        phases["step"] = clock() - start
+        for label in phases:
+            phases[label] = round(phases[label] * 1000 / steps, 2)
+        phases["other"] = round(phases["step"] - sum(v for k, v in phases.items() if k != "step"), 2)
+        print(f"{name} host ms per step: " + ", ".join(f"{k} {v}" for k, v in phases.items()))
 
 
 def build_model(spec: str, device: torch.device):
@@ -270,6 +320,7 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every contender this many times, interleaved, and report median tokens/s")
+    parser.add_argument("--phases", action="store_true", help="time the host side of each part of a step (no sync added)")
     parser.add_argument("--profile", default=None, metavar="DIR", help="write a torch.profiler table per hipbench method")
     args = parser.parse_args()
     device = torch.device(args.device)
