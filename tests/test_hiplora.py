@@ -111,6 +111,27 @@ def bracket_and_bisect(layers: list[HiPLoRALinear]) -> None:
         layer.phi.copy_((phi[row] / (1 + mu[row] * w[row]))[:layer.phi.numel()])
 
 
+def test_cached_budget_constants_follow_a_rewritten_weight():
+    """A run keeps the stacked weights between steps; a layer whose w is written in place (a loaded
+    state dict, say) must be projected with its new w, exactly as without the cache."""
+    def layer() -> HiPLoRALinear:
+        made = HiPLoRALinear(torch.nn.Linear(8, 7, bias=False), torch.eye(7, 4), torch.linspace(3.0, 1.0, 4),
+                             torch.eye(8, 4), 1, 1.0, 1.0, torch.Generator().manual_seed(0))
+        made.phi.data = torch.tensor([0.5, -0.4, 0.3, 0.2])
+        return made
+
+    cached, fresh = layer(), layer()
+    stacks = {}
+    project_onto_budgets([cached], stacks)
+    for one in (cached, fresh):
+        with torch.no_grad():
+            one.w.copy_(torch.tensor([1.0, 1.0, 1.0, 1.0]))
+            one.phi.copy_(torch.tensor([0.5, -0.4, 0.3, 0.2]))
+    project_onto_budgets([cached], stacks)
+    project_onto_budgets([fresh])
+    assert torch.equal(cached.phi, fresh.phi)
+
+
 def test_budget_solve_reproduces_the_published_bisection_bit_for_bit():
     """Spectra spanning three decades, budgets from 0.03% to 30%, phi from far inside to far outside
     its budget, widths 32 and 5 mixed: the same floats as the bracket-and-bisect solve, not merely
