@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, replace_module
 from hipbench.suite import Example, TaskData
@@ -53,6 +54,26 @@ def balanced_subspace(cov_plus: torch.Tensor, cov_minus: torch.Tensor, beta: flo
     delta = (1 - beta) * cov_plus - beta * cov_minus
     _, vectors = torch.linalg.eigh(0.5 * (delta + delta.T))
     return vectors[:, -rank:].flip(-1)
+
+
+# the most bytes of output covariances (both data sets) held at once. An 8B model's would need 118.6 GB
+# in one pass (bench/RESULTS.md); in groups each layer's sums are the same, at the cost of more passes
+COVARIANCE_BYTES = 8 << 30
+
+
+def covariance_groups(layers: dict[str, "SCLoRALinear"], limit: int) -> list[dict[str, "SCLoRALinear"]]:
+    """Consecutive layers in groups whose two fp32 m×m covariances fit in `limit` bytes (a layer
+    larger than the limit gets a group of its own)."""
+    groups: list[dict[str, SCLoRALinear]] = [{}]
+    size = 0
+    for name, layer in layers.items():
+        need = 2 * 4 * layer.base.out_features ** 2
+        if groups[-1] and size + need > limit:
+            groups.append({})
+            size = 0
+        groups[-1][name] = layer
+        size += need
+    return groups
 
 
 def evenly(items: list, limit: int) -> list:
@@ -145,12 +166,18 @@ class SCLoRA(Method):
         device = next(iter(layers.values())).base.weight.device
         was_training = model.training
         model.eval()
-        cov_plus = output_covariances(model, layers, plus, tok.pad_token_id, ctx.batch_size, device)
-        cov_minus = output_covariances(model, layers, minus, tok.pad_token_id, ctx.batch_size, device)
+        subspaces = {}  # every layer's, before any is initialised: later groups' passes need W0 throughout
+        groups = covariance_groups(layers, COVARIANCE_BYTES)
+        for group in tqdm(groups, desc="sclora covariances", leave=False, disable=len(groups) == 1):
+            cov_plus = output_covariances(model, group, plus, tok.pad_token_id, ctx.batch_size, device)
+            cov_minus = output_covariances(model, group, minus, tok.pad_token_id, ctx.batch_size, device)
+            for name, layer in group.items():
+                rank = layer.lora_A.shape[0]
+                subspaces[name] = balanced_subspace(cov_plus[name], cov_minus[name], self.options.beta, rank)
+            del cov_plus, cov_minus
         model.train(was_training)
         for name, layer in layers.items():
-            rank = layer.lora_A.shape[0]
-            layer.initialise(balanced_subspace(cov_plus[name], cov_minus[name], self.options.beta, rank))
+            layer.initialise(subspaces[name])
         self.initialised = True
 
     def state_dict(self, model: nn.Module) -> dict:

@@ -1,6 +1,7 @@
 """SC-LoRA: the balanced subspace on known covariances, the initialisation on the tiny model, and ΔW."""
 from __future__ import annotations
 
+import copy
 
 import pytest
 import torch
@@ -107,3 +108,23 @@ def test_trainable_count_and_delta_relative_to_pretrained_after_training(tiny, t
         assert method.delta_factors(model)[name][1].shape[0] == 4  # rank 2r
         effective = layer(torch.eye(layer.base.in_features)).T
         assert torch.allclose(effective - pretrained.get_submodule(name).weight, deltas[name], atol=1e-5)
+
+
+def test_covariances_in_groups_initialise_bit_for_bit_as_in_one_pass(tiny, tiny_suite, monkeypatch):
+    """A model too large for every layer's covariances at once (an 8B: 118.6 GB) computes them in
+    groups, one set of passes per group. Every layer must get the same A0, B0 and W_res as in one
+    pass: in particular no layer may be initialised before the last group's passes have run on W0."""
+    from hipbench.methods import sclora
+    untouched = (copy.deepcopy(tiny[0]), tiny[1])
+    one_pass, _, method, ctx = setup(tiny, tiny_suite)
+    method.begin_task(one_pass, tiny_suite.tasks[0], ctx)
+    smallest = min(layer.base.out_features for layer in adapted_layers(one_pass, SCLoRALinear).values())
+    monkeypatch.setattr(sclora, "COVARIANCE_BYTES", 2 * 4 * smallest ** 2)  # one layer per group
+    grouped, _, method, ctx = setup(untouched, tiny_suite)
+    assert len(sclora.covariance_groups(adapted_layers(grouped, SCLoRALinear), sclora.COVARIANCE_BYTES)) \
+        == len(adapted_layers(grouped, SCLoRALinear))
+    method.begin_task(grouped, tiny_suite.tasks[0], ctx)
+    for (name, a), b in zip(adapted_layers(one_pass, SCLoRALinear).items(), adapted_layers(grouped, SCLoRALinear).values()):
+        for tensor in ("A0", "B0", "lora_A", "lora_B"):
+            assert torch.equal(getattr(a, tensor), getattr(b, tensor)), (name, tensor)
+        assert torch.equal(a.base.weight, b.base.weight), name
