@@ -168,7 +168,8 @@ class SCLoRA(Method):
         model.eval()
         subspaces = {}  # every layer's, before any is initialised: later groups' passes need W0 throughout
         groups = covariance_groups(layers, COVARIANCE_BYTES)
-        for group in tqdm(groups, desc="sclora covariances", leave=False, disable=len(groups) == 1):
+        quiet = {"disable": True} if len(groups) == 1 else {}  # otherwise tqdm's own default (TQDM_DISABLE)
+        for group in tqdm(groups, desc="sclora covariances", leave=False, **quiet):
             cov_plus = output_covariances(model, group, plus, tok.pad_token_id, ctx.batch_size, device)
             cov_minus = output_covariances(model, group, minus, tok.pad_token_id, ctx.batch_size, device)
             for name, layer in group.items():
