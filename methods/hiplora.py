@@ -41,6 +41,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -153,16 +154,18 @@ def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None)
     radii are stacked once per set of layers instead of at every step."""
     if not layers:
         return
-    sizes = {layer.phi.numel() for layer in layers}
-    width = max(sizes)
-    if len(sizes) == 1:  # the usual case (k below every layer's dimensions): no per-layer padding op
+    ws, widths = [layer.w for layer in layers], [layer.phi.numel() for layer in layers]
+    width = max(widths)
+    if len(set(widths)) == 1:  # the usual case (k below every layer's dimensions): no per-layer padding op
         phi = torch.stack([layer.phi for layer in layers])  # under no_grad: no detach needed
     else:
         phi = torch.stack([nn.functional.pad(layer.phi, (0, width - layer.phi.numel())) for layer in layers])
-    w = stacked(cache, "w", [layer.w for layer in layers],
-                lambda: torch.stack([nn.functional.pad(layer.w, (0, width - layer.w.numel())) for layer in layers]))
-    r2 = stacked(cache, "r2", [layer.w for layer in layers],  # a layer's radius is fixed with its w
-                 lambda: torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype))
+
+    def constants() -> tuple[torch.Tensor, torch.Tensor]:  # a layer's radius is fixed with its w
+        w = torch.stack([nn.functional.pad(t, (0, width - t.numel())) for t in ws])
+        return w, torch.tensor([layer.radius ** 2 for layer in layers], device=w.device, dtype=w.dtype)
+
+    w, r2 = stacked(cache, "budget", ws, constants)
 
     def usage(mu: torch.Tensor) -> torch.Tensor:
         return (w * (phi / (1 + mu[:, None] * w)) ** 2).sum(dim=1)
@@ -173,18 +176,20 @@ def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None)
         candidate = overshoots + (1 << bit)
         overshoots = torch.where(usage(candidate.view(phi.dtype)) > r2, candidate, overshoots)
     mu = torch.where(usage(torch.zeros_like(r2)) > r2, (overshoots + 1).view(phi.dtype), 0.0)
-    projected, rows = landing(cache, "phi", [layer.w for layer in layers], phi, [layer.phi.numel() for layer in layers])
+    projected, rows = landing(cache, "phi", ws, phi, widths)
     torch.div(phi, 1 + mu[:, None] * w, out=projected)
     torch._foreach_copy_([layer.phi for layer in layers], rows)
 
+
+Made = TypeVar("Made")  # what `stacked` keeps: a tensor, or a tuple of them
 
 # integers of a float's width, to read a float's bit pattern (for the binary search over multipliers)
 _SAME_WIDTH_INT = {torch.float64: torch.int64, torch.float32: torch.int32, torch.bfloat16: torch.int16,
                    torch.float16: torch.int16}
 
 
-def stacked(cache: dict | None, name: str, tensors: list[torch.Tensor], make: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """make(), a stack of per-layer constants, computed once per set of layers when a cache is
+def stacked(cache: dict | None, name: str, tensors: list[torch.Tensor], make: Callable[[], Made]) -> Made:
+    """make(), stacks made from per-layer constants, computed once per set of layers when a cache is
     given rather than at every step. Reused only for the very same tensors (held in the cache, so no
     freed address can alias them) at the same versions: a moved, rewritten or new layer restacks."""
     if cache is None:
@@ -198,14 +203,15 @@ def stacked(cache: dict | None, name: str, tensors: list[torch.Tensor], make: Ca
 
 
 def landing(cache: dict | None, name: str, anchors: list[torch.Tensor], like: torch.Tensor,
-            widths: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """A buffer shaped like the stacked `like` and its rows (the first widths[i] entries of row i)
-    as views, made once per set of layers when a cache is given: a batched result written into it
-    reaches the layers by one foreach copy through views made once, where views made per call cost
-    two host ops per layer (about 2,200 per step at 224 modules, bench/RESULTS.md)."""
+            widths: list[int] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A buffer shaped like the stacked `like` and its rows as views (with `widths`, the first
+    widths[i] entries of row i), made once per set of layers when a cache is given: a batched result
+    written into it reaches the layers by one foreach copy through views made once, where views made
+    per call cost two host ops per layer (about 2,200 per step at 224 modules, bench/RESULTS.md)."""
     def make() -> tuple[torch.Tensor, list[torch.Tensor]]:
         buffer = torch.empty_like(like)
-        return buffer, [row[:width] for row, width in zip(buffer.unbind(0), widths)]
+        rows = list(buffer.unbind(0))
+        return buffer, rows if widths is None else [row[:width] for row, width in zip(rows, widths)]
     return stacked(cache, name, anchors, make)
 
 
@@ -225,8 +231,8 @@ def project_into_complements(layers: list[HiPLoRALinear], gradients: bool, cache
             continue  # no backward yet
         us, vs = [layer.U for layer in group], [layer.V for layer in group]
         u, v, b, a = torch.stack(us), torch.stack(vs), torch.stack(bs), torch.stack(as_)
-        b_out, b_rows = landing(cache, f"B {key}", us, b, [len(t) for t in bs])
-        a_out, a_rows = landing(cache, f"A {key}", vs, a, [len(t) for t in as_])
+        b_out, b_rows = landing(cache, f"B {key}", us, b)
+        a_out, a_rows = landing(cache, f"A {key}", vs, a)
         torch.baddbmm(b, u, u.transpose(1, 2) @ b, alpha=-1, out=b_out)
         torch.baddbmm(a, a @ v, v.transpose(1, 2), alpha=-1, out=a_out)
         torch._foreach_copy_(bs + as_, b_rows + a_rows)
