@@ -167,8 +167,10 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
     sync(device)
     with profiled(args.profile, label, device, cfg.steps), host_phases(args.phases, label, method, cfg.steps) as phases:
         stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
-    result = {**({"host_ms_per_step": phases} if phases else {}), "rank": plan["rank"], "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
-              "seconds": stats.seconds, "begin_task_s": begin_s, "steps": stats.steps, "losses": stats.losses, **memory_gib(device, before)}
+    result = {**({"host_ms_per_step": phases} if phases else {}), "rank": plan["rank"],
+              "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
+              "seconds": stats.seconds, "begin_task_s": begin_s, "steps": stats.steps, "losses": stats.losses,
+              **memory_gib(device, before)}
     if name in SVD_K:
         result.update(svd_s=svd_s, svd_solver=args.svd, svd_fallbacks=cache.fallbacks)
     del work
@@ -218,7 +220,7 @@ def host_phases(enabled: bool, name: str, method, steps: int):
     clock = time.perf_counter
     marks: dict[str, float] = {}
 
-    def timed(label: str, fn):
+    def clocked(label: str, fn):  # not benchlib's `timed`: no sync, accumulates per label
         def wrapper(*args, **kwargs):
             start = clock()
             try:
@@ -230,16 +232,16 @@ def host_phases(enabled: bool, name: str, method, steps: int):
 
     def backward(tensor, *args, **kwargs):  # the gap since the forward returned is the loss read
         phases["loss read"] = phases.get("loss read", 0.0) + clock() - marks.get("forward", clock())
-        return timed("backward", original["backward"])(tensor, *args, **kwargs)
+        return clocked("backward", original["backward"])(tensor, *args, **kwargs)
 
     original = {"forward": train_module.token_loss, "backward": torch.Tensor.backward,
                 "clip": torch.nn.utils.clip_grad_norm_, "optimizer": torch.optim.AdamW.step}
-    train_module.token_loss = timed("forward", original["forward"])
+    train_module.token_loss = clocked("forward", original["forward"])
     torch.Tensor.backward = backward
-    torch.nn.utils.clip_grad_norm_ = timed("clip", original["clip"])
-    torch.optim.AdamW.step = timed("optimizer", original["optimizer"])
-    method.before_step = timed("before_step", method.before_step)
-    method.after_step = timed("after_step", method.after_step)
+    torch.nn.utils.clip_grad_norm_ = clocked("clip", original["clip"])
+    torch.optim.AdamW.step = clocked("optimizer", original["optimizer"])
+    method.before_step = clocked("before_step", method.before_step)
+    method.after_step = clocked("after_step", method.after_step)
     start = clock()
     try:
         yield phases
