@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 from hipbench import registry
 from hipbench.config import RunConfig, environment
@@ -65,10 +66,39 @@ def make_method(name: str, option_strings: dict[str, str]) -> Method:
     return cls(options_from_strings(cls.Options, option_strings))
 
 
+def run_lock(out: Path, directory: Path) -> FileLock:
+    """The lock one run holds while it runs: `OUT/.locks/<the record's path>.lock`.
+
+    Two processes that reach the same record (a sweep started again while a worker of the killed
+    one still finishes, two sweeps over one out directory) would otherwise both append to its
+    measurements. The lock is an OS file lock (filelock, flock on Unix), released when its process
+    dies however it dies, so a stale lock file never blocks a resume; it lives outside the record so
+    that published records hold no lock files."""
+    path = out / ".locks" / directory.relative_to(out).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(path)
+
+
 def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option_strings: dict[str, str],
             save_adapters: bool, env: dict, protocol: str = "continual") -> RunOutcome:
+    """One run, under its lock: skipped when its complete record exists, resumed from its checkpoint
+    when an incomplete one has one, started afresh otherwise."""
     method = make_method(cfg.method, option_strings)
     directory = record_dir(out, cfg, method)
+    lock = run_lock(out, directory)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"{directory}: another process is running this record; waiting for it", file=sys.stderr)
+        lock.acquire()
+    try:
+        return _run_locked(loaded, suite, cfg, method, directory, save_adapters, env, protocol)
+    finally:
+        lock.release()
+
+
+def _run_locked(loaded: LoadedModel, suite: Suite, cfg: RunConfig, method: Method, directory: Path,
+                save_adapters: bool, env: dict, protocol: str) -> RunOutcome:
     record = RunRecord(directory)
     if record.status() == COMPLETE:
         return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
@@ -100,9 +130,20 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
     return RunOutcome(cfg.method, cfg.seed, directory, COMPLETE, metrics)
 
 
-def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], save_adapters: bool,
-          log=lambda message: print(message, file=sys.stderr)) -> list[RunOutcome]:
-    """Run every config (same suite, model and device); the model and suite load once."""
+@dataclass
+class Prepared:
+    """What every run of one group shares: the suite's data, its protocol, the loaded model and the
+    recorded environment (`prepare`)."""
+    suite: Suite
+    protocol: str
+    loaded: LoadedModel
+    env: dict
+
+
+def check(configs: list[RunConfig]) -> tuple[Suite, str]:
+    """Everything about `configs` that can be checked without the model (protocol options, the
+    suite's data, method names and options, run settings), so a bad one fails before anything
+    heavy loads; returns the suite and its protocol. The configs share suite, model and data."""
     first = configs[0]
     protocol = suite_protocol(first.suite)
     accepted = getattr(protocol_module(protocol), "OPTIONS", frozenset())  # unknown protocols fail here
@@ -111,26 +152,40 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
             raise ValueError(f"--{key.replace('_', '-')} does not apply to suite {first.suite} "
                              f"(protocol {protocol})")
     suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
-    prepare = getattr(protocol_module(protocol), "prepare_suite", None)
-    if prepare is not None:  # protocol data read before the model loads (the edit protocol's --data file)
-        suite = prepare(suite, first)
-    for cfg in configs:  # fail fast on bad names/options before loading anything heavy
-        make_method(cfg.method, option_strings)
+    prepare_suite = getattr(protocol_module(protocol), "prepare_suite", None)
+    if prepare_suite is not None:  # protocol data read before the model loads (the edit protocol's --data file)
+        suite = prepare_suite(suite, first)
+    for cfg in configs:
+        make_method(cfg.method, cfg.method_options)
         cfg.validate()
+    return suite, protocol
+
+
+def prepare(configs: list[RunConfig], log=lambda message: print(message, file=sys.stderr)) -> Prepared:
+    """`check`, then load the model once and solve each method's budget before any record is written."""
+    suite, protocol = check(configs)
+    first = configs[0]
     log(f"loading model {first.model}")
     loaded = load_model(first.model, trust_remote_code=first.trust_remote_code)
-    for cfg in {c.method: c for c in configs}.values():  # budgets are solved before any record is written
-        plan = plan_budget(loaded.model, make_method(cfg.method, option_strings), cfg)
+    for cfg in {c.method: c for c in configs}.values():
+        plan = plan_budget(loaded.model, make_method(cfg.method, cfg.method_options), cfg)
         log(f"{cfg.method}: budget {plan['budget']} trainable parameters"
             f"{' (default: LoRA rank 8 on every target module)' if cfg.budget is None else ''}, "
             f"rank {plan['rank']} on {plan['modules']} modules -> {plan['planned_trainable']} trainable")
-    env = environment(first.device)
     if first.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
+    return Prepared(suite, protocol, loaded, environment(first.device))
+
+
+def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], save_adapters: bool,
+          log=lambda message: print(message, file=sys.stderr)) -> list[RunOutcome]:
+    """Run every config (same suite, model and device) in this process; the model and suite load once."""
+    prepared = prepare(configs, log)
     outcomes = []
     for cfg in configs:
-        outcome = run_one(loaded, suite, cfg, out, option_strings, save_adapters, env, protocol)
-        log(describe(outcome, protocol))
+        outcome = run_one(prepared.loaded, prepared.suite, cfg, out, option_strings, save_adapters, prepared.env,
+                          prepared.protocol)
+        log(describe(outcome, prepared.protocol))
         outcomes.append(outcome)
     return outcomes
 
