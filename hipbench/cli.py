@@ -1,4 +1,4 @@
-"""`hipbench run | list | leaderboard | show | models`.
+"""`hipbench run | sweep | list | leaderboard | show | models`.
 
 Expected failures (bad names, bad data, unreachable registry, a budget too small) end in one
 line naming the option, file or field, and exit status 1; nothing already written is removed.
@@ -14,14 +14,17 @@ import click
 
 from hipbench import registry
 from hipbench.budget import BudgetError
-from hipbench.config import DEFAULT_SEEDS, RunConfig, resolve_device
+from hipbench.config import DEFAULT_SEEDS, resolve_device
 from hipbench.leaderboard import LeaderboardError, write_leaderboards
 from hipbench.models import ALIASES, DEFAULT_MODEL, ModelError, cache_dir
+from hipbench.run_groups import (DEVICES, EDIT_MODES, SVD_SOLVERS, RunGroup, parse_ints, parse_option_pairs,
+                                 read_sweep_file, split_names)
 from hipbench.suite import SuiteDataError
+from hipbench.sweeping import EXECUTORS, SweepError
 from hipbench.train import TrainConfig
 
 EXPECTED = (registry.UnknownNameError, SuiteDataError, ModelError, BudgetError, LeaderboardError, ValueError,
-            FileNotFoundError)
+            FileNotFoundError, SweepError)
 
 
 def _fail_cleanly(func):
@@ -35,24 +38,65 @@ def _fail_cleanly(func):
     return wrapper
 
 
-def _int_list(text: str, option: str) -> list[int]:
+def run_options(required: bool):
+    """The options of one run group, shared by `run` and `sweep` (whose --from-file makes --method
+    and --suite optional)."""
+    options = [
+        click.option("--method", "methods", required=required, help="Method name(s), comma-separated (see `hipbench list`)."),
+        click.option("--suite", required=required, help="Suite name (see `hipbench list suites`)."),
+        click.option("--model", default=DEFAULT_MODEL, show_default=True,
+                     help="Alias, Hugging Face id, local directory, or .gguf file."),
+        click.option("--budget", type=int, default=None,
+                     help="Trainable parameters per task. Default: LoRA rank 8 on every target module."),
+        click.option("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), show_default=True),
+        click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Optimizer steps per task."),
+        click.option("--limit", type=int, default=None, help="Cap examples per split (smoke runs; recorded)."),
+        click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True),
+        click.option("--lr", type=float, default=TrainConfig.lr, show_default=True),
+        click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES)),
+        click.option("--data-dir", default=None, help="Data directory for suites that read external files."),
+        click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A method option; repeatable."),
+        click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False)),
+        click.option("--save-adapters", is_flag=True, help="Write each task's adapter in PEFT format."),
+        click.option("--edit-mode", type=click.Choice(EDIT_MODES), default=None,
+                     help="Editing suites: one edit at a time on a fresh model, all at once, or one after another."),
+        click.option("--num-edits", type=int, default=None, help="Editing suites: number of edits N."),
+        click.option("--data", "data_file", default=None, type=click.Path(dir_okay=False),
+                     help="Editing suites: an EasyEdit, ZsRE or CounterFact JSON file (format detected)."),
+        click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each."),
+        click.option("--merge-rule", default=None, help="Merging suites: sum (task arithmetic) or ties."),
+        click.option("--merge-instances", type=int, default=None, help="Merging suites: instances per merge size t."),
+        click.option("--svd", default="exact", show_default=True, type=click.Choice(SVD_SOLVERS),
+                     help="Top-k SVD of the pretrained weights (PiSSA, HiP-LoRA, diagnostics): exact full fp64 SVD, "
+                          "or fast fp64 subspace iteration to the same precision (recorded in the run's config when fast)."),
+        click.option("--trust-remote-code", is_flag=True,
+                     help="Run Python code shipped in the model's repository (off by default: it runs unreviewed "
+                          "code; recorded in the run's config)."),
+    ]
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate
+
+
+def group_from_options(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir,
+                       options, save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule,
+                       merge_instances, svd, trust_remote_code) -> RunGroup:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}", param_hint=option)
-
-
-def _check_names(methods: list[str], suite: str, tasks_from: str | None) -> None:
-    """Fail on an unknown method or suite before anything loads, naming the option that gave it
-    (the registry's message alone cannot tell --suite from --tasks-from)."""
-    checks = [("--method", registry.METHODS, name) for name in methods] + [("--suite", registry.SUITES, suite)]
-    if tasks_from is not None:
-        checks.append(("--tasks-from", registry.SUITES, tasks_from))
-    for option, group, name in checks:
-        try:
-            registry.load(group, name)
-        except registry.UnknownNameError as error:
-            raise registry.UnknownNameError(f"{option}: {error}") from None
+        seed_list = parse_ints(seeds)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--seeds")
+    try:
+        option_strings = parse_option_pairs(options)
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix("--option: "), param_hint="--option")
+    return RunGroup(methods=split_names(methods), suite=suite, model=model, seeds=seed_list, budget=budget,
+                    steps=steps, limit=limit, batch_size=batch_size, lr=lr, device=device, data_dir=data_dir,
+                    options=option_strings, save_adapters=save_adapters, edit_mode=edit_mode,
+                    num_edits=num_edits, data=data_file, tasks_from=tasks_from, merge_rule=merge_rule,
+                    merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code)
 
 
 @click.group()
@@ -62,73 +106,82 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--method", "methods", required=True, help="Method name(s), comma-separated (see `hipbench list`).")
-@click.option("--suite", required=True, help="Suite name (see `hipbench list suites`).")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Alias, Hugging Face id, local directory, or .gguf file.")
-@click.option("--budget", type=int, default=None,
-              help="Trainable parameters per task. Default: LoRA rank 8 on every target module.")
-@click.option("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), show_default=True)
-@click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Optimizer steps per task.")
-@click.option("--limit", type=int, default=None, help="Cap examples per split (smoke runs; recorded).")
-@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
-@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--data-dir", default=None, help="Data directory for suites that read external files.")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A method option; repeatable.")
-@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False))
-@click.option("--save-adapters", is_flag=True, help="Write each task's adapter in PEFT format.")
-@click.option("--edit-mode", type=click.Choice(["single", "batch", "sequential"]), default=None,
-              help="Editing suites: one edit at a time on a fresh model, all at once, or one after another.")
-@click.option("--num-edits", type=int, default=None, help="Editing suites: number of edits N.")
-@click.option("--data", "data_file", default=None, type=click.Path(dir_okay=False),
-              help="Editing suites: an EasyEdit, ZsRE or CounterFact JSON file (format detected).")
-@click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each.")
-@click.option("--merge-rule", default=None, help="Merging suites: sum (task arithmetic) or ties.")
-@click.option("--merge-instances", type=int, default=None, help="Merging suites: instances per merge size t.")
-@click.option("--svd", default="exact", show_default=True, type=click.Choice(["exact", "fast"]),
-              help="Top-k SVD of the pretrained weights (PiSSA, HiP-LoRA, diagnostics): exact full fp64 SVD, or "
-                   "fast fp64 subspace iteration to the same precision (recorded in the run's config when fast).")
-@click.option("--trust-remote-code", is_flag=True,
-              help="Run Python code shipped in the model's repository (off by default: it runs unreviewed code; "
-                   "recorded in the run's config).")
+@run_options(required=True)
 @_fail_cleanly
-def run(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir, options, out,
-        save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule, merge_instances,
-        svd, trust_remote_code) -> None:
-    """Run each method on the suite for each seed; one run record per (method, seed)."""
+def run(out, **values) -> None:
+    """Run each method on the suite for each seed, in this process; one run record per (method, seed)."""
     from hipbench.runner import sweep
 
-    method_names = [m.strip() for m in methods.split(",") if m.strip()]
-    _check_names(method_names, suite, tasks_from)
-    option_strings = {}
-    for pair in options:
-        if "=" not in pair:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-        key, value = pair.split("=", 1)
-        option_strings[key.strip()] = value.strip()
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise SuiteDataError(f"--data-dir {data_dir} does not exist")
-    if data_file is not None and not Path(data_file).is_file():
-        raise SuiteDataError(f"--data {data_file} does not exist")
-    given = {"edit_mode": edit_mode, "num_edits": num_edits,
-             "data": str(Path(data_file).resolve()) if data_file else None, "tasks_from": tasks_from,
-             "merge_rule": merge_rule, "merge_instances": merge_instances}
-    protocol_options = {key: value for key, value in given.items() if value is not None}
-    train = TrainConfig(steps=steps, batch_size=batch_size, lr=lr)
-    configs = [RunConfig(method=m, suite=suite, model=model, seed=seed, budget=budget,
-                         method_options=dict(sorted(option_strings.items())), data_dir=data_dir, limit=limit,
-                         train=train, device=resolve_device(device), protocol_options=protocol_options,
-                         trust_remote_code=trust_remote_code, svd=svd)
-               for m in method_names for seed in _int_list(seeds, "--seeds")]
-    if not configs:
-        raise click.BadParameter("no method or seed given", param_hint="--method/--seeds")
-    outcomes = sweep(configs, Path(out), option_strings, save_adapters)
+    group = group_from_options(**values)
+    configs = group.configs(resolve_device(group.device))
+    outcomes = sweep(configs, Path(out), group.options, group.save_adapters)
     failed = [o for o in outcomes if o.status == "failed"]
     click.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} runs complete under {out}; "
                f"build tables with: hipbench leaderboard {out}")
     if failed:
         sys.exit(1)
+
+
+@main.command()
+@run_options(required=False)
+@click.option("--from-file", "sweep_file", default=None, type=click.Path(dir_okay=False),
+              help="A sweep file (YAML): a list of run groups, instead of --method/--suite and the run options.")
+@click.option("--executor", default="local", show_default=True, type=click.Choice(EXECUTORS),
+              help="local: one run after another in this process; ray: every run a Ray task (pip install 'hipbench[ray]').")
+@click.option("--gpus-per-run", type=float, default=None,
+              help="Ray: fraction of a GPU per run, in (0, 1] (default: from the suite's measured peak memory, README).")
+@click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="CPUs (torch threads) per run.")
+@click.option("--address", default=None, help="Ray: join this cluster (`ray start --head` prints it; 'auto' finds a "
+                                              "local one); without it a local Ray instance is started.")
+@_fail_cleanly
+def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
+    """Run many groups of runs (methods x seeds x suites) through one executor, with per-run logs
+    under OUT/logs; a failing run is reported and the others go on."""
+    from hipbench.jobs import Job
+    from hipbench.sweeping import Shares, check_jobs, run_sweep
+
+    if gpus_per_run is not None and not 0 < gpus_per_run <= 1:
+        raise click.BadParameter(f"expected a fraction in (0, 1], got {gpus_per_run:g}", param_hint="--gpus-per-run")
+    if not cpus_per_run > 0:
+        raise click.BadParameter(f"expected a positive number, got {cpus_per_run:g}", param_hint="--cpus-per-run")
+    if address is not None and executor != "ray":
+        raise click.BadParameter("only the ray executor joins a cluster", param_hint="--address")
+    if sweep_file is not None:
+        if values["methods"] or values["suite"]:
+            raise click.BadParameter("give either --from-file or --method/--suite", param_hint="--from-file")
+        groups = read_sweep_file(Path(sweep_file))
+    elif not values["methods"] or not values["suite"]:
+        raise click.BadParameter("--method and --suite are required without --from-file", param_hint="--method/--suite")
+    else:
+        groups = [group_from_options(**values)]
+    jobs = []
+    for index, group in enumerate(groups):
+        where = f"{sweep_file}: runs[{index}]: " if sweep_file else ""
+        try:
+            group_jobs = [Job(cfg, Path(out), group.save_adapters)
+                          for cfg in group.configs(sweep_device(group.device, executor, address))]
+            check_jobs(group_jobs)
+        except EXPECTED as error:
+            raise type(error)(f"{where}{error}") from None
+        jobs += group_jobs
+    results = run_sweep(jobs, executor, Shares(cpus_per_run, gpus_per_run), Path(out), address)
+    click.echo(f"build tables with: hipbench leaderboard {out}")
+    if any(result.status == "failed" for result in results):
+        sys.exit(1)
+
+
+def sweep_device(choice: str, executor: str, address: str | None) -> str:
+    """`--device auto` for a sweep: on Ray, where the runs' nodes may have GPUs the driver's lacks,
+    cuda when the cluster has GPUs; else this machine's choice."""
+    if choice != "auto" or executor != "ray" or address is None:
+        return resolve_device(choice)
+    import ray
+
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+    finally:
+        ray.shutdown()
 
 
 @main.command(name="list")

@@ -1,0 +1,254 @@
+"""`hipbench sweep`: the Ray executor gives the local executor's records, a killed driver's sweep
+started again ends with an uninterrupted one's records, a run that raises is reported by name with
+its log while the rest finish, and bad sweep input fails in one line before anything runs.
+
+Ray runs as a real local instance with 2 CPUs (no GPU); every sweep is a subprocess, as a user
+would start it, on the tiny model with the fixture plugin's `crashing` method (LoRA that raises at
+its second task).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from hipbench.jobs import Job, log_tail
+from hipbench.records import read_measurements
+from hipbench.run_groups import read_sweep_file
+from hipbench.runner import run_lock
+from hipbench.ray_executor import gpu_shares
+from hipbench.sweeping import FALLBACK_GPU_SHARE, Shares, default_gpus_per_run
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = Path(__file__).parent / "fixtures" / "plugin"
+TINY = {"model": "tiny-llama", "limit": 4, "steps": 3, "device": "cpu"}
+SWEEP = {"defaults": {"suite": "continual", **TINY},
+         "runs": [{"methods": ["lora", "olora"], "seeds": [1, 2]}, {"methods": "crashing", "seeds": 1}]}
+CLEAN = {"defaults": SWEEP["defaults"], "runs": SWEEP["runs"][:1]}
+
+
+def write_sweep(path: Path, data) -> Path:
+    path.write_text(data if isinstance(data, str) else json.dumps(data))  # JSON is YAML
+    return path
+
+
+def hipbench(*args: str, cwd: Path, background: bool = False):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGIN_DIR), os.environ.get("PYTHONPATH")])),
+           "TQDM_DISABLE": "1"}
+    command = [sys.executable, "-c", "from hipbench.cli import main; main()", *args]
+    if background:  # its output goes to a file, read with `printed`
+        output = open(cwd / f"background-{time.monotonic_ns()}.out", "w")
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        process.output_path = Path(output.name)
+        return process
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def records(out: Path) -> dict[str, dict]:
+    """Every record under `out` by its path: status, metrics and rows without wall-clock fields."""
+    found = {}
+    for metrics_path in sorted(out.glob("continual/*/*/seed-*/metrics.json")):
+        metrics = json.loads(metrics_path.read_text())
+        metrics.pop("finished", None)
+        for row in metrics.get("train", []):
+            row.pop("seconds", None)
+        rows = read_measurements(metrics_path.parent / "measurements.jsonl", strict=True)
+        found[str(metrics_path.parent.relative_to(out))] = {"metrics": metrics, "rows": rows}
+    return found
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The same sweep file through the local and the Ray executor: (sweep dir, {executor: process})."""
+    root = tmp_path_factory.mktemp("sweep")
+    sweep_file = write_sweep(root / "sweep.yaml", SWEEP)
+    done = {executor: hipbench("sweep", "--from-file", str(sweep_file), "--executor", executor, "--cpus-per-run", "1",
+                               "--out", executor, cwd=root)
+            for executor in ("local", "ray")}
+    return root, done
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_run_that_raises_is_reported_by_name_and_the_rest_finish(swept, executor):
+    root, done = swept
+    result = done[executor]
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED ")]
+    assert len(failed) == 1, result.stderr
+    assert failed[0].startswith("FAILED continual-tiny-llama-crashing-seed1-")
+    assert failed[0].endswith("RuntimeError: crashing fixture: raised at its second task")
+    assert "last lines of" in result.stderr and "in begin_task" in result.stderr  # the log's traceback
+    assert "4 of 5 runs complete, 1 failed" in result.stderr
+    kept = records(root / executor)
+    assert sorted(path.split("/")[2] for path in kept) == ["crashing", "lora", "lora", "olora", "olora"]
+    assert [kept[p]["metrics"]["status"] for p in sorted(kept) if "/crashing/" in p] == ["incomplete"]
+    assert sum(r["metrics"]["status"] == "complete" for r in kept.values()) == 4
+    logs = sorted(p.name for p in (root / executor / "logs").glob("*.log"))
+    assert len(logs) == 5 and all(name.startswith("continual-tiny-llama-") for name in logs)
+    summary = json.loads(next((root / executor / "logs").glob("sweep-*.json")).read_text())
+    assert summary["executor"] == executor
+    assert sorted(r["status"] for r in summary["results"]) == ["complete"] * 4 + ["failed"]
+
+
+def test_ray_gives_the_local_executors_records(swept):
+    root, _ = swept
+    local, ray = records(root / "local"), records(root / "ray")
+    assert local.keys() == ray.keys()
+    for path in local:
+        assert ray[path] == local[path], path
+
+
+def test_a_sweep_whose_driver_is_killed_ends_as_an_uninterrupted_one(swept):
+    root, _ = swept
+    sweep_file = write_sweep(root / "clean.yaml", CLEAN)
+    out = root / "killed"
+    driver = hipbench("sweep", "--from-file", str(sweep_file), "--executor", "ray", "--cpus-per-run", "1",
+                      "--out", "killed", cwd=root, background=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(r["metrics"]["status"] == "complete" for r in records(out).values()):
+            assert driver.poll() is None, printed(driver)
+            assert time.monotonic() < deadline, "no run completed in 300 s"
+            time.sleep(0.1)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        at_kill = records(out)
+        assert sum(r["metrics"]["status"] == "complete" for r in at_kill.values()) < 4  # the kill cut the sweep short
+        again = hipbench("sweep", "--from-file", str(sweep_file), "--executor", "ray", "--cpus-per-run", "1",
+                         "--out", "killed", cwd=root)
+        assert again.returncode == 0, again.stderr
+        assert "already complete" in again.stderr
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)  # what Ray left of the killed driver's instance
+        except ProcessLookupError:
+            pass
+    uninterrupted = {path: r for path, r in records(root / "ray").items() if "/crashing/" not in path}
+    assert records(out) == uninterrupted  # same records, every row once
+
+
+def test_a_second_process_waits_for_the_run_a_first_one_holds(tmp_path):
+    """The lock that keeps a straggler and its retry off one record: a `hipbench run` of a record
+    whose lock is held writes nothing until the lock is released, then runs it."""
+    group = read_sweep_file(write_sweep(tmp_path / "one.yaml", {"runs": [{"suite": "continual", "methods": "lora",
+                                                                          "seeds": 5, **TINY}]}))[0]
+    job = Job(group.configs("cpu")[0], tmp_path / "out")
+    lock = run_lock(job.out, job.directory)
+    lock.acquire()
+    try:
+        waiting = hipbench("run", "--method", "lora", "--suite", "continual", "--model", "tiny-llama", "--limit", "4",
+                           "--steps", "3", "--device", "cpu", "--seeds", "5", "--out", "out", cwd=tmp_path,
+                           background=True)
+        deadline = time.monotonic() + 120
+        while "another process is running this record" not in printed(waiting):
+            assert waiting.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert not (job.directory / "metrics.json").exists()
+    finally:
+        lock.release()
+    assert waiting.wait(timeout=300) == 0
+    assert json.loads((job.directory / "metrics.json").read_text())["status"] == "complete"
+
+
+def printed(process: subprocess.Popen) -> str:
+    """What a background process has printed so far."""
+    return process.output_path.read_text()
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"runs": [{"suite": "continual", "methods": "lora", "seed": [1]}]}, "runs[0]: unknown field 'seed'"),
+    ({"runs": [{"suite": "continual", "methods": "lora"}, {"methods": "lora", "seeds": "x"}]},
+     "runs[1]: field 'seeds': expected comma-separated integers, got 'x'"),
+    ({"runs": [{"methods": ["lora"]}]}, "runs[0]: field 'suite' is required"),
+    ({"runs": [{"suite": "continual", "methods": "lora", "steps": "many"}]}, "runs[0]: field 'steps': expected int"),
+    ({"runs": [{"suite": "continual", "methods": "lora", "device": "tpu"}]},
+     "runs[0]: field 'device': expected one of auto, cpu, cuda"),
+    ({"runs": [{"suite": "continual", "methods": "lora", **TINY}, {"suite": "continual", "methods": "nope", **TINY}]},
+     "runs[1]: --method: unknown method 'nope'"),
+    ({"runs": [{"suite": "continual", "methods": "hiplora", "options": {"k": "abc"}, **TINY}]},
+     "runs[0]: --option k=abc: expected int"),
+    ({"runs": [{"suite": "continual", "methods": "lora", "merge_rule": "sum", **TINY}]},
+     "runs[0]: --merge-rule does not apply to suite continual"),
+    ({"runs": [{"suite": "continual", "methods": "lora", "steps": 0, **{**TINY, "steps": 0}}]},
+     "runs[0]: --steps must be at least 1"),
+    ({"runs": []}, "expected a mapping with 'runs:'"),
+    ({"runs": [{"suite": "continual", "methods": "lora"}], "default": {}}, "unknown top-level field 'default'"),
+    ("runs: [suite: continual\n", "not valid YAML at line 2"),
+])
+def test_bad_sweep_files_fail_in_one_line_naming_entry_and_field(tmp_path, content, message):
+    sweep_file = write_sweep(tmp_path / "bad.yaml", content)
+    result = hipbench("sweep", "--from-file", "bad.yaml", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"Error: {sweep_file.name}: {message}" + lines[0].split(message, 1)[1]], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_sweep_options_fail_before_anything_runs(tmp_path):
+    cases = [(["--gpus-per-run", "1.5"], "--gpus-per-run"), (["--cpus-per-run", "0"], "--cpus-per-run"),
+             (["--address", "auto"], "--address"), ([], "--method and --suite are required without --from-file")]
+    for extra, named in cases:
+        result = hipbench("sweep", *extra, *(["--method", "lora", "--suite", "continual"] if extra else []),
+                          "--out", "out", cwd=tmp_path)
+        assert result.returncode == 2 and named in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_ray_executor_without_ray_says_how_to_install_it(tmp_path):
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['ray'] = None\nfrom hipbench.cli import main; main()",
+         "sweep", "--method", "lora", "--suite", "continual", "--model", "tiny-llama", "--device", "cpu",
+         "--executor", "ray", "--out", "out"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: --executor ray needs Ray: pip install 'hipbench[ray]' (or pip install 'ray>=2.9')")
+
+
+def test_published_sweep_files_name_exactly_the_published_records(monkeypatch):
+    """Each file under leaderboards/sweeps is its leaderboard: its runs' record directories (config
+    hashes) are the committed complete records, no more and no fewer."""
+    monkeypatch.chdir(ROOT)  # data paths in sweep files are read from the repository root
+    out = ROOT / "leaderboards" / "runs"
+    files = sorted((ROOT / "leaderboards" / "sweeps").glob("*.yaml"))
+    assert [f.stem for f in files] == ["cl-benchmark", "continual", "edit", "merge"]
+    for sweep_file in files:
+        groups = read_sweep_file(sweep_file)
+        if any(g.data_dir and not Path(g.data_dir).is_dir() for g in groups):
+            continue  # the shared data is not beside this checkout
+        dirs = {Job(cfg, out).directory for group in groups for cfg in group.configs(group.device)}
+        suite = groups[0].suite
+        published = {p.parent for p in (out / suite).rglob("metrics.json")}
+        assert dirs == published, sweep_file.name
+        assert all(json.loads((d / "metrics.json").read_text())["status"] == "complete" for d in dirs)
+
+
+def test_default_gpu_share_comes_from_the_measured_peak():
+    share, why = default_gpus_per_run("continual", "smollm2-135m", 80.0)
+    assert share == 0.04 and "measured peak 2 GB" in why  # 1.5 x 2 GB of 80 GB, rounded up
+    assert default_gpus_per_run("cl-benchmark", "smollm2-135m", 80.0)[0] == 0.14
+    assert default_gpus_per_run("edit", "some/model", 80.0)[0] == FALLBACK_GPU_SHARE
+
+
+def test_gpu_shares_spread_a_small_sweep_over_every_gpu(tmp_path):
+    """Ray fills one GPU before the next: 18 runs whose memory share is 0.04 get an even split
+    instead (0.11 on two GPUs: 9 per GPU), a large sweep keeps its memory share, CPU runs ask none."""
+    group = read_sweep_file(write_sweep(tmp_path / "shares.yaml", {"runs": [
+        {"suite": "continual", "model": "smollm2-135m", "seeds": [1, 2, 3],
+         "methods": ["lora", "pissa", "hiplora", "olora", "lalora", "sclora"]}]}))[0]
+    jobs = [Job(cfg, Path("out")) for cfg in group.configs("cuda")]
+    assert len(jobs) == 18
+    assert set(gpu_shares(jobs, Shares(), 2.0, print).values()) == {0.11}
+    assert set(gpu_shares(jobs, Shares(), 0.5, print).values()) == {0.04}  # 0.5 / 18 < the memory share
+    assert set(gpu_shares(jobs, Shares(gpus_per_run=0.25), 2.0, print).values()) == {0.25}
+    cpu = [Job(cfg, Path("out")) for cfg in group.configs("cpu")]
+    assert set(gpu_shares(cpu, Shares(), 2.0, print).values()) == {0.0}
+
