@@ -19,6 +19,7 @@ import torch
 
 from hipbench import registry
 from hipbench.config import RunConfig, environment
+from hipbench.editor import check_protocol
 from hipbench.method import Method, identity_options, options_from_strings
 from hipbench.models import LoadedModel, load_model
 from hipbench.protocols import protocol_module
@@ -91,7 +92,7 @@ def run_one(loaded: LoadedModel, suite: Suite, cfg: RunConfig, out: Path, option
     except BaseException as error:
         record.fail(f"{type(error).__name__}: {error}")
         raise
-    if metrics["trainable_params"] != metrics["planned_trainable"]:
+    if metrics["planned_trainable"] is not None and metrics["trainable_params"] != metrics["planned_trainable"]:
         record.fail(f"trainable count {metrics['trainable_params']} differs from the budget plan "
                     f"{metrics['planned_trainable']}")
         raise RuntimeError(f"{cfg.method}: trainable count does not match its budget plan")
@@ -115,12 +116,15 @@ def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], s
     if prepare is not None:  # protocol data read before the model loads (the edit protocol's --data file)
         suite = prepare(suite, first)
     for cfg in configs:  # fail fast on bad names/options before loading anything heavy
-        make_method(cfg.method, option_strings)
+        check_protocol(make_method(cfg.method, option_strings), protocol, cfg.budget)
         cfg.validate()
     log(f"loading model {first.model}")
     loaded = load_model(first.model, trust_remote_code=first.trust_remote_code)
     for cfg in {c.method: c for c in configs}.values():  # budgets are solved before any record is written
         plan = plan_budget(loaded.model, make_method(cfg.method, option_strings), cfg)
+        if plan["budget"] is None:  # a knowledge editor (hipbench/editor.py)
+            log(f"{cfg.method}: knowledge editor, no trainable-parameter budget")
+            continue
         log(f"{cfg.method}: budget {plan['budget']} trainable parameters"
             f"{' (default: LoRA rank 8 on every target module)' if cfg.budget is None else ''}, "
             f"rank {plan['rank']} on {plan['modules']} modules -> {plan['planned_trainable']} trainable")
