@@ -64,9 +64,9 @@ class Editor:
 
     def __init__(self, options: Any | None = None) -> None:
         self.options = options if options is not None else self.Options()
-        check = getattr(self.options, "validate", None)
+        check = getattr(self.options, "check", None)  # an Options' check(editor) fails naming the option
         if check is not None:
-            check()
+            check(self.name)
 
     # --- what subclasses implement ---------------------------------------------------------
     def prepare(self, model: nn.Module, ctx: Context) -> None:

@@ -19,8 +19,10 @@ What the run record holds for an editor (no trainable-parameter budget exists fo
 `budget` None; `trainable_params` = the weight entries the edits changed plus the entries an
 editor added outside the weights (GRACE's codebook), both also recorded apart (`changed_params`,
 `added_params`); `planned_trainable` None (nothing is planned before the edit); `rank` = the
-largest numerical rank of a changed weight's ΔW (`torch.linalg.matrix_rank`, fp64, its default
-tolerance), 0 when no weight changed.
+largest numerical rank of a changed weight's ΔW, 0 when no weight changed. ΔW is the difference of
+two fp32 weights, so it carries their rounding (about eps_fp32 · |W| per entry) in every direction:
+singular values of ΔW at or below eps(dtype) · ‖W'‖_F, the rounding floor of the edited weight,
+are not counted (`numerical_rank`); a rank-one edit then has rank 1, not min(m, n).
 """
 from __future__ import annotations
 
@@ -28,8 +30,6 @@ import math
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from hipbench.editor import EditOutcome, Editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context
@@ -71,6 +71,12 @@ class EditorSession:
                 changes[name] = now - before
         return changes
 
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Module name -> current weight (CPU) of every module whose weight the editor may change."""
+        current = dict(self.model.named_parameters())
+        return {name[:-len(WEIGHT)]: current[name].detach().cpu() for name in self.editor.weight_names(self.model)
+                if name.endswith(WEIGHT)}
+
     def checkpoint_state(self) -> dict:
         """The changed weights' current values and the editor's state (for `restore`)."""
         current = dict(self.model.named_parameters())
@@ -94,21 +100,28 @@ def module_deltas(changes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name[:-len(WEIGHT)]: delta for name, delta in changes.items() if name.endswith(WEIGHT)}
 
 
-def low_rank_factors(deltas: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def numerical_rank(delta: torch.Tensor, weight: torch.Tensor) -> int:
+    """Singular values of ΔW above the rounding floor of the edited weight (module docstring)."""
+    floor = torch.finfo(weight.dtype).eps * float(weight.double().norm())
+    return int((torch.linalg.svdvals(delta.double()) > floor).sum())
+
+
+def low_rank_factors(deltas: dict[str, torch.Tensor],
+                     weights: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """(B, A) with B @ A = ΔW per module, from the fp64 SVD at ΔW's numerical rank: ROME's change
-    has rank one, MEMIT's at most the number of requests, FT's is full (B A equals ΔW to fp32
-    rounding in every case, since only singular values below the rank tolerance are dropped)."""
+    has rank one, MEMIT's at most the number of requests per edit, FT's is full. B A differs from
+    ΔW by the dropped singular values only, which are below the edited weight's rounding floor."""
     factors = {}
     for name, delta in deltas.items():
         u, s, vh = torch.linalg.svd(delta.double(), full_matrices=False)
-        rank = max(1, int(torch.linalg.matrix_rank(delta.double())))
+        rank = max(1, numerical_rank(delta, weights[name]))
         factors[name] = ((u[:, :rank] * s[:rank]).float(), vh[:rank].float())
     return factors
 
 
-def change_rank(deltas: dict[str, torch.Tensor]) -> int:
+def change_rank(deltas: dict[str, torch.Tensor], weights: dict[str, torch.Tensor]) -> int:
     """The largest numerical rank of a changed weight's ΔW (0 when none changed)."""
-    return max((int(torch.linalg.matrix_rank(d.double())) for d in deltas.values()), default=0)
+    return max((numerical_rank(delta, weights[name]) for name, delta in deltas.items()), default=0)
 
 
 def added_params(state: dict) -> int:
@@ -129,7 +142,7 @@ def export_edit(session: EditorSession, directory: Path, base_model: str) -> Non
     state beside it (`editor_state.pt`, where it has one: GRACE's codebook cannot be a LoRA)."""
     deltas = module_deltas(session.changes())
     if deltas:
-        export_peft_adapter(low_rank_factors(deltas), directory, base_model)
+        export_peft_adapter(low_rank_factors(deltas, session.weights()), directory, base_model)
     state = session.editor.state_dict(session.model)
     if state:
         directory.mkdir(parents=True, exist_ok=True)
@@ -141,7 +154,8 @@ def editor_metrics(session: EditorSession) -> dict:
     changes = session.changes()
     changed = int(sum(int((delta != 0).sum()) for delta in changes.values()))
     added = added_params(session.editor.state_dict(session.model))
-    return {"method_kind": session.editor.kind, "budget": None, "rank": change_rank(changes),
+    rank = change_rank(module_deltas(changes), session.weights())
+    return {"method_kind": session.editor.kind, "budget": None, "rank": rank,
             "trainable_params": changed + added, "planned_trainable": None, "changed_params": changed,
             "added_params": added, "edited_weights": sorted(changes), "adapted_modules": len(changes),
             "editor_statistics": session.editor.statistics()}
@@ -152,6 +166,3 @@ def empty_spectral(k: int) -> dict:
     nan = {key: math.nan for key in ("principal_energy", "drift_left", "drift_right")}
     return {"k": k, "by_type": {}, "mean": nan}
 
-
-def trainable_in(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
