@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.editor import Editor, module_name, option_error, resolve_layers
+from hipbench.editor import Editor, module_name, option_error, parse_layers, resolve_layers
 from hipbench.method import Context
 from hipbench.suite import EditRequest, Example
 from hipbench.train import IGNORE, collate, encode
@@ -51,6 +51,7 @@ class FTOptions:
     batch_size: int = 1
 
     def check(self, editor: str) -> None:
+        parse_layers(editor, self.layers)
         for name in ("num_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise option_error(editor, name, f"must be a positive integer (got {getattr(self, name)})")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.editor import Editor, module_name, option_error, resolve_layers
+from hipbench.editor import Editor, module_name, option_error, parse_layers, resolve_layers
 from hipbench.method import Context, replace_module
 from hipbench.suite import EditRequest, Example
 from hipbench.train import collate, encode
@@ -55,6 +55,7 @@ class GRACEOptions:
     n_iter: int = 50
 
     def check(self, editor: str) -> None:
+        parse_layers(editor, self.layers)
         if not self.eps > 0:
             raise option_error(editor, "eps", f"must be positive (got {self.eps})")
         if not self.edit_lr > 0:

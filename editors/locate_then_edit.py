@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hipbench.edit_vectors import FACT_TOKENS, ValueSettings, parse_prefix_plan, sample_prefixes
-from hipbench.editor import Editor, module_name, option_error, resolve_layers
+from hipbench.editor import Editor, module_name, option_error, parse_layers, resolve_layers
 from hipbench.key_stats import DATASETS_PREFIX, PRESERVATION, KeyStatistics, resolve_corpus
 from hipbench.method import Context
 
@@ -58,6 +58,7 @@ class LocateOptions:
             raise option_error(editor, "fact_token", f"expected one of {', '.join(FACT_TOKENS)}, got "
                                                      f"{self.fact_token!r}")
         parse_prefix_plan(editor, self.prefixes)
+        parse_layers(editor, self.layers)
         if "{}" not in self.module:
             raise option_error(editor, "module", f"expected a name with {{}} for the layer, got {self.module!r}")
         positive = {"v_lr": self.v_lr, "clamp_norm_factor": self.clamp_norm_factor, "stats_tokens": self.stats_tokens}

@@ -161,24 +161,32 @@ def scaled_layer(reference: int, reference_depth: int, depth: int) -> int:
     return min(depth - 1, max(0, round(reference * depth / reference_depth)))
 
 
+def parse_layers(editor: str, spec: str) -> list[int]:
+    """"4,5,6" or "4-8" -> layer indices ("" -> none: the default); checked when the editor is made,
+    before any model is loaded (the range is checked against the model in `resolve_layers`)."""
+    layers: list[int] = []
+    try:
+        for part in filter(None, (part.strip() for part in spec.split(","))):
+            if "-" in part[1:]:
+                low, high = part.split("-", 1)
+                layers.extend(range(int(low), int(high) + 1))
+            else:
+                layers.append(int(part))
+    except ValueError:
+        raise option_error(editor, "layers", f"expected comma-separated integers or ranges like 4-8, got "
+                                             f"{spec!r}") from None
+    if spec.strip() and not layers:
+        raise option_error(editor, "layers", f"{spec!r} names no layer")
+    return layers
+
+
 def resolve_layers(editor: str, spec: str, defaults: list[int], reference_depth: int, model: nn.Module) -> list[int]:
     """The editor's layers: `spec` ("4,5,6" or "4-8") when given, else `defaults` (chosen for a
     `reference_depth`-layer Llama) scaled to this model's depth, duplicates dropped, ascending."""
     depth = decoder_layers(model)
-    if spec.strip():
-        try:
-            layers = []
-            for part in spec.split(","):
-                if "-" in part.strip()[1:]:
-                    low, high = part.split("-", 1)
-                    layers.extend(range(int(low), int(high) + 1))
-                else:
-                    layers.append(int(part))
-        except ValueError:
-            raise option_error(editor, "layers", f"expected comma-separated integers or ranges like 4-8, got "
-                                                 f"{spec!r}") from None
-        bad = [layer for layer in layers if not 0 <= layer < depth]
-        if bad or not layers:
+    layers = parse_layers(editor, spec)
+    if layers:
+        if any(not 0 <= layer < depth for layer in layers):
             raise option_error(editor, "layers", f"{spec!r} is outside the model's layers 0..{depth - 1}")
     else:
         layers = [scaled_layer(layer, reference_depth, depth) for layer in defaults]
