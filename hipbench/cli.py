@@ -189,10 +189,11 @@ def sweep_device(choice: str, executor: str, address: str | None) -> str:
 def list_(what: str) -> None:
     """Show registered methods, suites and model aliases."""
     if what in ("methods", "all"):
-        click.echo("methods:")
-        for name, obj in registry.available(registry.METHODS).items():
-            text = f"BROKEN ({type(obj).__name__}: {obj})" if isinstance(obj, Exception) else obj.description
-            click.echo(f"  {name:14s} {text}")
+        click.echo("methods (kind: adapter = trained in the shared loop, editor = changes weights directly):")
+        for group, kind in ((registry.METHODS, "adapter"), (registry.EDITORS, "editor")):
+            for name, obj in registry.available(group).items():
+                text = f"BROKEN ({type(obj).__name__}: {obj})" if isinstance(obj, Exception) else obj.description
+                click.echo(f"  {name:14s} {kind:8s} {text}")
     if what in ("suites", "all"):
         click.echo("suites:")
         for name, obj in registry.available(registry.SUITES).items():

@@ -14,8 +14,15 @@ log-probability of each token. From those rows alone:
   model's arg-max equals the pre-edit model's arg-max (the answer is the teacher-forcing input,
   not the reference).
 
+- **generation** (`reliability_gen`, `generalization_gen`, `portability_gen`): the answer decoded
+  greedily from the prompt, as many tokens as the reference answer has, equals the answer after
+  `scoring.normalize` (first line, case, whitespace, trailing punctuation): 1 or 0 per prompt, as
+  EasyEdit scores edits with generation instead of teacher forcing. All-or-nothing where token
+  accuracy gives partial credit; the two agree on a fully learned answer.
+
 Scores are averaged over a request's prompts first, then over requests, so a request with two
-rephrases weighs as much as one with one. Where no request has a kind of prompt the metric is nan.
+rephrases weighs as much as one with one. Where no request has a kind of prompt the metric is nan
+(so are the generation metrics of records made before they were measured).
 """
 from __future__ import annotations
 
@@ -35,6 +42,10 @@ REPHRASE_OLD = "rephrase_old"  # rephrase -> ground_truth
 LOCALITY = "locality"  # locality prompt -> its answer
 PORTABILITY = "portability"  # portability prompt -> its answer
 KINDS = (REWRITE, REWRITE_OLD, REPHRASE, REPHRASE_OLD, LOCALITY, PORTABILITY)
+# greedy generation of the same prompts: rows with "generated" text and "match" (0/1)
+GENERATED = {REWRITE: "rewrite_gen", REPHRASE: "rephrase_gen", PORTABILITY: "portability_gen"}
+GENERATED_SCORES = {"rewrite_gen": "reliability_gen", "rephrase_gen": "generalization_gen",
+                    "portability_gen": "portability_gen"}
 
 
 def token_accuracy(predicted: Sequence[int], target: Sequence[int]) -> float:
@@ -74,14 +85,16 @@ def _index(rows: Iterable[dict], stage: str) -> dict[tuple[int, str, int], dict]
     return {(r["edit"], r["kind"], r["item"]): r for r in rows if r.get("stage") == stage and r.get("kind") in KINDS}
 
 
-SCORE_NAMES = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability")
+SCORE_NAMES = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability",
+               *GENERATED_SCORES.values())
 
 
 def request_scores(rows: Iterable[dict], stage: str = "final") -> dict[str, dict[int, list[float]]]:
     """Per metric, per request (edit index): the scores of its prompts at `stage`, with locality
     against the "base" stage. `edit_scores` averages them; the leaderboard resamples requests
     from them to bound differences between methods. Rows: {"stage", "edit", "kind", "item",
-    "target", "predicted", "logprobs"}."""
+    "target", "predicted", "logprobs"}, and for the generation kinds {"stage", "edit", "kind",
+    "item", "match"}."""
     rows = list(rows)
     now, base = _index(rows, stage), _index(rows, "base")
     scores: dict[str, dict[int, list[float]]] = {name: defaultdict(list) for name in SCORE_NAMES}
@@ -99,6 +112,9 @@ def request_scores(rows: Iterable[dict], stage: str = "final") -> dict[str, dict
             if reference is None:
                 raise ValueError(f"locality item {item} of edit {edit} has no pre-edit (base) measurement")
             scores["locality"][edit].append(agreement(reference["predicted"], row["predicted"]))
+    for row in rows:
+        if row.get("stage") == stage and row.get("kind") in GENERATED_SCORES:
+            scores[GENERATED_SCORES[row["kind"]]][row["edit"]].append(float(row["match"]))
     return {name: dict(per_request) for name, per_request in scores.items()}
 
 

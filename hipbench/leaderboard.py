@@ -7,6 +7,14 @@ different protocol options (edit mode and count, merge rule) go to separate file
 from the protocol that produced the records (`LEADERBOARD_COLUMNS` of its module); under each
 table, every method's paired difference to lora (`hipbench.comparisons`); beside the tables, a
 README.md that indexes them (`hipbench.readme`).
+
+Knowledge editors (ROME, MEMIT, ...; `hipbench.editor`) sit in the same tables as adapter methods.
+They have no budget: their row's "Trainable params" cell is the number of weight entries their
+edits changed (plus GRACE's codebook entries), marked "changed", and "Rank" the largest rank of a
+changed weight's ΔW, marked "(ΔW)"; the header's budget, steps and tasks are the adapter runs'
+(an editors-only table says it has no budget), and a sentence under the note says so. Columns a
+protocol added after records were published (`OPTIONAL_COLUMNS`) appear only in tables where a
+record has them, so tables of older records are rebuilt byte for byte.
 """
 from __future__ import annotations
 
@@ -67,12 +75,44 @@ def _group(records: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
     return groups
 
 
-def columns(protocol: str) -> list[tuple[str, str]]:
-    return protocol_module(protocol).LEADERBOARD_COLUMNS
+EDITORS_NOTE = ("Knowledge editors change weights directly and have no trainable-parameter budget: their "
+                "Trainable params cell counts the weight entries their edits changed (plus added entries such as "
+                "GRACE's codebook) and their Rank cell the largest rank of a changed weight's ΔW; they follow their "
+                "own procedure (steps, lr), stated in their docstrings.")
+NO_BUDGET = "none: knowledge editors only, which have no trainable-parameter budget"
 
 
-def columns_note(protocol: str) -> str:
-    return protocol_module(protocol).LEADERBOARD_NOTE
+def columns(protocol: str, rows: list[dict] | None = None) -> list[tuple[str, str]]:
+    """The protocol's columns; with a table's `rows`, without the optional columns none of them has."""
+    every = protocol_module(protocol).LEADERBOARD_COLUMNS
+    optional = getattr(protocol_module(protocol), "OPTIONAL_COLUMNS", {})
+    if rows is None:
+        return every
+    return [(key, title) for key, title in every if key not in optional or any(key in row for row in rows)]
+
+
+def columns_note(protocol: str, rows: list[dict] | None = None) -> str:
+    """The protocol's note, then the sentences of the optional columns shown and, where the table
+    has editors, what their size cells mean."""
+    module = protocol_module(protocol)
+    note = module.LEADERBOARD_NOTE
+    optional = getattr(module, "OPTIONAL_COLUMNS", {})
+    shown = {key for key, _ in columns(protocol, rows)} if rows is not None else set()
+    extra = [optional[key] for key in optional if key in shown and optional[key]]
+    if rows is not None and any(row.get("kind") for row in rows):
+        extra.append(EDITORS_NOTE)
+    return " ".join([note, *extra])
+
+
+def budget_text(header: dict) -> str:
+    """The header's budget, as every table page states it."""
+    if header["budget"] is None:
+        return NO_BUDGET
+    return f"{header['budget']} trainable parameters per task"
+
+
+def is_editor_record(record: dict) -> bool:
+    return record["metrics"].get("method_kind") == "editor"
 
 
 def check_comparable(records: list[dict]) -> None:
@@ -120,7 +160,12 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
                "hardware": sorted({r["config"]["environment"]["hardware"] for r in group}),
                "git_commit": sorted({r["config"]["environment"]["git_commit"] for r in group}),
                "runs": [str(r["dir"]) for r in group]}
+        if any(is_editor_record(r) for r in group):
+            row["kind"] = "editor"
+        optional = getattr(protocol_module(protocol), "OPTIONAL_COLUMNS", {})
         for key, _ in columns(protocol):
+            if key in optional and not any(key in r["metrics"] for r in records):
+                continue  # a column no record of the table has (module docstring)
             mean, std, n = mean_std([m.get(key, math.nan) for m in metrics])
             row[key] = {"mean": mean, "std": std, "n": n}
         rows.append(row)
@@ -131,10 +176,11 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
     """Header facts shared by the table's runs, and its rows."""
     check_comparable(records)
     cfg = records[0]["config"]["config"]
-    first = records[0]["metrics"]
+    adapters = [r for r in records if not is_editor_record(r)]
+    first = (adapters or records)[0]["metrics"]
     protocol = protocol_of(records[0])
     header = {"suite": cfg["suite"], "model": cfg["model"], "tasks": first["tasks"],
-              "budget": first["budget"], "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],
+              "budget": first["budget"] if adapters else None, "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],
               "train": cfg["train"], "target_modules": cfg["target_modules"], "protocol": protocol}
     if cfg.get("protocol_options"):
         header["protocol_options"] = cfg["protocol_options"]
@@ -146,10 +192,11 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
 def to_frame(rows: list[dict], numeric: bool, protocol: str = "continual") -> pd.DataFrame:
     table = []
     for row in rows:
+        editor = row.get("kind") == "editor"
         line = {"Method": row["method"], "Seeds": len(row["seeds"]),
-                "Trainable params": "/".join(map(str, row["trainable_params"])),
-                "Rank": "/".join(map(str, row["rank"]))}
-        for key, title in columns(protocol):
+                "Trainable params": "/".join(map(str, row["trainable_params"])) + (" changed" if editor else ""),
+                "Rank": "/".join(map(str, row["rank"])) + (" (ΔW)" if editor else "")}
+        for key, title in columns(protocol, rows):
             cell = row[key]
             if numeric:
                 line[f"{title} mean"] = cell["mean"]
@@ -185,12 +232,12 @@ def render_markdown(header: dict, rows: list[dict], paired_section: str = "") ->
          if header.get("steps_rule") else
          f"- Steps per task: {header['steps_per_task']} (batch {header['train']['batch_size']}, "
          f"lr {header['train']['lr']}); data: {scope}"),
-        f"- Budget: {header['budget']} trainable parameters per task "
+        f"- Budget: {budget_text(header)} "
         f"(targets: {', '.join(header['target_modules'])})",
         f"- Seeds: {', '.join(map(str, seeds))}; cells are mean ± sample std over seeds",
         f"- Commits: {', '.join(sorted({c for row in rows for c in row['git_commit']}))}",
         "",
-        columns_note(header["protocol"]),
+        columns_note(header["protocol"], rows),
         "",
         to_frame(rows, numeric=False, protocol=header["protocol"]).to_markdown(index=False),
         "",

@@ -51,7 +51,11 @@ def budget(header: dict, rows: list[dict]) -> str:
     for row in rows:
         by_count.setdefault("/".join(map(str, row["trainable_params"])), []).append(row["method"])
     counts = "; ".join(f"{count}: {', '.join(sorted(methods))}" for count, methods in sorted(by_count.items()))
-    return f"{header['budget']} (trainable: {counts})"
+    from hipbench.leaderboard import NO_BUDGET
+
+    stated = header["budget"] if header["budget"] is not None else NO_BUDGET
+    return f"{stated} (trainable or, for knowledge editors, changed: {counts})" if any(
+        row.get("kind") for row in rows) else f"{stated} (trainable: {counts})"
 
 
 def date_range(records: list[dict]) -> str:

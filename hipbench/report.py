@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from hipbench import comparisons
-from hipbench.leaderboard import columns_note, options_slug, to_frame
+from hipbench.leaderboard import budget_text, columns_note, options_slug, to_frame
 
 REPORT_NAME = "index.html"
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:110em}
@@ -42,7 +42,7 @@ def table_facts(header: dict, rows: list[dict]) -> list[tuple[str, str]]:
     return [
         ("Model", header["model"]),
         ("Tasks", " → ".join(header["tasks"])),
-        ("Budget", f"{header['budget']} trainable parameters per task "
+        ("Budget", f"{budget_text(header)} "
                    f"(targets: {', '.join(header['target_modules'])})"),
         ("Steps", f"{steps}, lr {header['train']['lr']}"),
         ("Data", "full splits" if limit is None else f"smoke run: --limit {limit} examples per split"),
@@ -90,7 +90,7 @@ def render_section(table: dict, out_dir: Path) -> str:
     figures = "\n".join(f'<img src="{href(path, out_dir)}" alt="{html.escape(Path(path).name)}">'
                         for path in table["figures"])
     return "\n".join([f"<h2>{html.escape(table_title(header))}</h2>", f'<ul class="facts">{facts}</ul>',
-                      f"<p>{html.escape(columns_note(header['protocol']))}</p>", f"<p>Files: {files}</p>",
+                      f"<p>{html.escape(columns_note(header['protocol'], rows))}</p>", f"<p>Files: {files}</p>",
                       render_table(header, rows), render_paired(table), figures])
 
 

@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from hipbench import registry
 from hipbench.config import RunConfig, environment
+from hipbench.editor import check_protocol
 from hipbench.method import Method, identity_options, options_from_strings
 from hipbench.models import LoadedModel, load_model
 from hipbench.protocols import protocol_module
@@ -121,7 +122,7 @@ def _run_locked(loaded: LoadedModel, suite: Suite, cfg: RunConfig, method: Metho
     except BaseException as error:
         record.fail(f"{type(error).__name__}: {error}")
         raise
-    if metrics["trainable_params"] != metrics["planned_trainable"]:
+    if metrics["planned_trainable"] is not None and metrics["trainable_params"] != metrics["planned_trainable"]:
         record.fail(f"trainable count {metrics['trainable_params']} differs from the budget plan "
                     f"{metrics['planned_trainable']}")
         raise RuntimeError(f"{cfg.method}: trainable count does not match its budget plan")
@@ -156,7 +157,7 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
     if prepare_suite is not None:  # protocol data read before the model loads (the edit protocol's --data file)
         suite = prepare_suite(suite, first)
     for cfg in configs:
-        make_method(cfg.method, cfg.method_options)
+        check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
         cfg.validate()
     return suite, protocol
 
@@ -169,6 +170,9 @@ def prepare(configs: list[RunConfig], log=lambda message: print(message, file=sy
     loaded = load_model(first.model, trust_remote_code=first.trust_remote_code)
     for cfg in {c.method: c for c in configs}.values():
         plan = plan_budget(loaded.model, make_method(cfg.method, cfg.method_options), cfg)
+        if plan["budget"] is None:  # a knowledge editor (hipbench/editor.py)
+            log(f"{cfg.method}: knowledge editor, no trainable-parameter budget")
+            continue
         log(f"{cfg.method}: budget {plan['budget']} trainable parameters"
             f"{' (default: LoRA rank 8 on every target module)' if cfg.budget is None else ''}, "
             f"rank {plan['rank']} on {plan['modules']} modules -> {plan['planned_trainable']} trainable")

@@ -67,8 +67,8 @@ def fails_cleanly(out: Path, *args: str) -> str:
 
 
 def test_unknown_method_names_the_option_and_lists_known_ones(out):
-    known = sorted(ep.name for ep in entry_points(group="hipbench.methods"))
-    assert "lora" in known
+    known = sorted(ep.name for group in ("hipbench.methods", "hipbench.editors") for ep in entry_points(group=group))
+    assert "lora" in known and "rome" in known  # adapter methods and knowledge editors share one name space
     line = fails_cleanly(out, "--method", "lora,nope", *SMOKE)
     assert line == f"Error: --method: unknown method 'nope'; known: {', '.join(known)}"
 

@@ -83,3 +83,37 @@ def test_edit_options_are_refused_by_other_suites_and_checked_by_the_edit_suite(
     result = invoke("run", "--method", "lora", *TINY, "--num-edits", "0", "--out", str(tmp_path))
     assert result.exit_code == 1
     assert result.output.strip() == "Error: --num-edits must be a positive integer (got 0)"
+
+
+def test_an_editor_runs_end_to_end_beside_an_adapter_and_shares_its_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    out, boards, data = tmp_path / "runs", tmp_path / "lb", str(FIXTURES / "zsre.json")
+    for method, options in (("lora", []), ("rome", ["--option", "prefixes=5x2"])):
+        result = invoke("run", "--method", method, *TINY, *options, "--num-edits", "2", "--data", data,
+                        "--out", str(out))
+        assert result.exit_code == 0, result.output
+    metrics = json.loads(next(out.glob("edit/tiny-llama/rome/seed-1-*/metrics.json")).read_text())
+    assert metrics["status"] == "complete" and metrics["method_kind"] == "editor"
+    assert metrics["rank"] == 2 and metrics["changed_params"] == metrics["trainable_params"] > 0  # two rank-one edits
+    assert metrics["editor_statistics"]["stats_tokens"] > 0 and len(metrics["train"]) == 2
+    assert {"reliability_gen", "generalization_gen"} <= set(metrics)
+    assert invoke("leaderboard", str(out), "--out", str(boards)).exit_code == 0
+    table = next(boards.glob("edit__tiny-llama__*.md")).read_text()
+    rome_row = next(line for line in table.splitlines() if line.startswith("| rome"))
+    assert f"{metrics['trainable_params']} changed" in rome_row and "2 (ΔW)" in rome_row
+    lora = json.loads(next(out.glob("edit/tiny-llama/lora/seed-1-*/metrics.json")).read_text())
+    assert f"- Budget: {lora['budget']} trainable parameters per task" in table  # the adapter's, not None
+    assert "Knowledge editors change weights directly" in table and "Reliability (gen.)" in table
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--suite", "continual"], "--method rome: a knowledge editor runs on editing suites only (--suite edit), "
+                               "not on a continual suite"),
+    (["--suite", "edit", "--budget", "1000"], "--budget does not apply to the knowledge editor rome"),
+    (["--suite", "edit", "--option", "layers=x"], "rome: --option layers: expected comma-separated integers"),
+])
+def test_editor_misuse_fails_in_one_line_before_loading(tmp_path, args, message):
+    result = invoke("run", "--method", "rome", "--model", "tiny-llama", "--seeds", "1", *args, "--out",
+                    str(tmp_path))
+    assert result.exit_code == 1 and f"Error: {message}" in result.output, result.output
+    assert "loading model" not in result.output

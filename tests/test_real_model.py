@@ -58,3 +58,36 @@ def test_a_few_lora_steps_learn_new_facts_on_the_real_model(smollm2):
     with torch.no_grad():
         after = float(token_loss(model, batch))
     assert after < 0.6 * before
+
+
+@pytest.mark.real_model
+def test_rome_with_its_defaults_edits_a_real_fact_and_keeps_a_neighbour(smollm2, tmp_path, monkeypatch):
+    """ROME's defaults (layer 5 of 30, C from the preservation set, 20 prefixes) on SmolLM2: the new
+    capital is predicted, another country's is not disturbed, and the change has rank one."""
+    import copy
+
+    from hipbench.editors.rome import ROME
+    from hipbench.method import Context
+    from hipbench.protocols.edit_editors import numerical_rank
+    from hipbench.scoring import teacher_forced
+    from hipbench.suite import EditRequest
+    from hipbench.tasks.general import preservation_set
+
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path))
+    model, tokenizer, cpu = copy.deepcopy(smollm2.model), smollm2.tokenizer, torch.device("cpu")
+    model.requires_grad_(False)
+    request = EditRequest("The capital of France is the city of", "France", " Rome", " Paris")
+    neighbour = ("The capital of Germany is the city of", " Berlin")
+
+    def knows(pairs):
+        return [s.predicted == s.target for s in teacher_forced(model, tokenizer, pairs, cpu)]
+
+    assert knows([(request.prompt, request.ground_truth), neighbour]) == [True, True]
+    editor = ROME()
+    ctx = Context(tokenizer, cpu, torch.Generator().manual_seed(0), preservation_set())
+    editor.prepare(model, ctx)
+    assert editor.layers == [5] and editor.statistics()["stats_tokens"] > 1000
+    outcome = editor.edit(model, [request], ctx)
+    assert knows([(request.prompt, request.target_new), neighbour]) == [True, True]
+    (name, delta), = outcome.deltas.items()
+    assert numerical_rank(delta, model.get_submodule(name[:-len(".weight")]).weight.detach()) == 1

@@ -443,3 +443,37 @@ def test_a_merge_run_killed_while_training_adapters_starts_over_and_counts_them_
     resumed = runner.run_one(tiny_loaded, suite, cfg, tmp_path / "resumed", {}, False, env, "merge")
     assert [a["status"] for a in resumed.metrics["adapters"]] == ["trained"] * 3
     assert merge_comparable(read_metrics(resumed.directory)) == merge_comparable(read_metrics(straight.directory))
+
+
+EDITOR_CASES = ["rome", "alphaedit", "ft-l", "grace"]  # closed form; closed form with state; fine-tuning; codebook
+
+
+@pytest.mark.parametrize("name", EDITOR_CASES)
+def test_a_sequential_editor_run_killed_after_edit_two_resumes_to_the_same_metrics(
+        name, tiny_loaded, tmp_path, monkeypatch, every_edit_checkpoints):
+    """The checkpoint holds the changed weights and the editor's state (AlphaEdit's earlier keys,
+    GRACE's codebook), never an unchanged pretrained weight; the resumed run equals a straight one."""
+    from test_editors import TINY_OPTIONS
+
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    straight, record, state = kill_and_resume(tiny_loaded, edit_suite(), edit_config(name, "sequential"), tmp_path,
+                                              monkeypatch, TINY_OPTIONS[name], "edit", "edits_done", 2)
+    assert len(state["train"]) == 2 and "adapter" not in state
+    assert bool(state["editor_weights"]) == (name != "grace")
+    assert all(key.endswith("mlp.down_proj.weight") for key in state["editor_weights"])
+    assert bool(state["editor_state"]) == (name in ("alphaedit", "grace"))
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(straight.dir))
+    assert record.measurements() == straight.measurements()
+
+
+def test_a_single_mode_editor_run_resumes_with_every_edit_on_the_pretrained_weights(
+        tiny_loaded, tmp_path, monkeypatch, every_edit_checkpoints):
+    """Single mode undoes each edit before the next: the resumed run (a fresh model) matches."""
+    from test_editors import TINY_OPTIONS
+
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    straight, record, state = kill_and_resume(tiny_loaded, edit_suite(), edit_config("rome", "single"), tmp_path,
+                                              monkeypatch, TINY_OPTIONS["rome"], "edit", "edits_done", 2)
+    assert "editor_weights" not in state
+    assert comparable(read_metrics(record.dir)) == comparable(read_metrics(straight.dir))
+    assert record.measurements() == straight.measurements()

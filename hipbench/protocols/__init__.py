@@ -14,7 +14,9 @@ and optionally, for the leaderboard,
     write_plots(records, header, rows, stem) -> list[Path]           # figures, with --plots only
 
 and the runner and leaderboard look them up here, so a new protocol is one module and one line.
-The metrics dict must hold `budget`, `rank`, `trainable_params` and `planned_trainable`.
+The metrics dict must hold `budget`, `rank`, `trainable_params` and `planned_trainable` (for a
+knowledge editor, `protocols/edit_editors.py`: budget and plan None, the changed-entry count and
+the rank of the change).
 
 A protocol that can resume an interrupted run also provides
 

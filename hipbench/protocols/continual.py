@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from hipbench import metrics, scoring
 from hipbench.budget import default_budget, solve_rank, target_shapes
 from hipbench.config import RunConfig
+from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method, find_targets
 from hipbench.models import LoadedModel, frozen_copy
@@ -73,7 +74,10 @@ def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[
 
 
 def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
-    """Targets, budget, solved rank and exact trainable count, before anything is trained."""
+    """Targets, budget, solved rank and exact trainable count, before anything is trained. A
+    knowledge editor has none of these (`hipbench.editor`): its plan is empty."""
+    if is_editor(method):
+        return {"targets": [], "budget": None, "rank": None, "planned_trainable": None, "modules": 0}
     targets = find_targets(model, cfg.target_modules)
     shapes = target_shapes(model, targets)
     budget = cfg.budget if cfg.budget is not None else default_budget(shapes)

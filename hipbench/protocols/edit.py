@@ -1,8 +1,11 @@
-"""Knowledge editing (PROTOCOLS.md section 2) with any registered method's adapter.
+"""Knowledge editing (PROTOCOLS.md section 2) with any registered adapter method or knowledge editor.
 
 An edit request "prompt -> target_new" is learned by the method's adapter with the shared loop
-(`hipbench.train.train_task`); nothing else is ever trained on (rephrases, locality and
-portability prompts are test-only). Every method gets the same rule:
+(`hipbench.train.train_task`), or applied to the weights by a knowledge editor (ROME, MEMIT,
+AlphaEdit, FT-L, FT-M, GRACE: `hipbench.editor`) with its own procedure, which its docstring
+states (`edit_editors.py` says how modes, checkpoints and record fields carry over to editors).
+Nothing else is ever trained on (rephrases, locality and portability prompts are test-only).
+Every adapter method gets the same rule:
 
 - **Steps.** At most `steps_per_edit` optimizer steps per task: `--steps` when given, and
   `DEFAULT_STEPS_PER_EDIT` (30) when `--steps` is left at the CLI default (150, sized for
@@ -27,6 +30,9 @@ Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10):
   measured after the last one; reliability right after each edit is recorded too
   ("immediate"), and the mean drop from it to the end is `reliability_drop`.
 
+After the last edit (single mode: after each) every request is measured under teacher forcing and
+by greedy generation, and general capability is probed (`edit_measure.py`).
+
 Requests come from the suite (the built-in `edit` suite keeps only requests whose `ground_truth`
 the base model predicts under teacher forcing, and records the filter's pass rate) or from
 `--data FILE` (EasyEdit, ZsRE or CounterFact; no filter, but the share the base model knows is
@@ -36,8 +42,9 @@ Locality is agreement with the base model's predictions, before any edit, in eve
 **Resume** (`read_checkpoint`; the runner calls it as for the continual protocol). An interrupted
 run continues from its last checkpoint, and on the CPU its final metrics equal an uninterrupted
 run's except for wall-clock fields (`train[i].seconds`, `finished`):
-- **sequential**: a checkpoint after an edit (after its "immediate" row) holds the tensors of the
-  model that are not unchanged pretrained weights (the adapter, O-LoRA's frozen per-edit adapters,
+- **sequential**: a checkpoint after an edit (after its "immediate" row) holds, for an editor,
+  the weights it changed and its state (`edit_editors.py`); for an adapter method, the tensors
+  of the model that are not unchanged pretrained weights (the adapter, O-LoRA's frozen per-edit adapters,
   PiSSA's and SC-LoRA's residual W), `Method.state_dict` (LaLoRA's anchor and curvature, O-LoRA's
   counters), the init and data-order generators and torch's RNG, the per-edit training log, and
   which requests were selected, so the resumed run skips selection and base measurement, rebuilds
@@ -58,10 +65,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -70,11 +75,18 @@ from tqdm.auto import tqdm
 from hipbench import edit_metrics, scoring
 from hipbench.config import RunConfig
 from hipbench.edit_formats import load_edit_file
+from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import (DIAGNOSTIC_K, adapter_state, origins, plan_budget, restore, restore_rng,
                                           rng_state)
+from hipbench.protocols.edit_editors import EditorSession, editor_metrics, empty_spectral, export_edit, module_deltas
+from hipbench.protocols.edit_measure import (LEADERBOARD_COLUMNS, LEADERBOARD_NOTE, OPTIONAL_COLUMNS,  # noqa: F401
+                                             PAIRED_COLUMNS, example_scores, measure_final, measure_general,
+                                             measure_requests, summarize)
+from hipbench.protocols.edit_resume import (CHECKPOINT_VERSION, Cadence, read_checkpoint,  # noqa: F401
+                                            request_pairs)
 from hipbench.records import RunRecord
 from hipbench.spectral import SVDCache, spectral_diagnostics
 from hipbench.suite import EditRequest, Example, Suite, SuiteDataError, TaskData
@@ -87,53 +99,6 @@ DEFAULT_NUM_EDITS = 10
 DEFAULT_STEPS_PER_EDIT = 30
 CHECK_EVERY = 1  # steps between early-stop checks
 BASE_FILTER = "base_predicts_ground_truth"  # a suite's definition["filter"] that asks for the filter
-CHECKPOINT_VERSION = 1
-RESUMABLE_MODES = ("single", "sequential")
-CHECKPOINT_SHARE = 0.1  # checkpoints may take about this share of the editing time (`Cadence`)
-
-LEADERBOARD_COLUMNS = [
-    ("reliability", "Reliability"),
-    ("efficacy", "Efficacy"),
-    ("generalization", "Generalization"),
-    ("generalization_efficacy", "Gen. efficacy"),
-    ("locality", "Locality"),
-    ("portability", "Portability"),
-    ("reliability_drop", "Rel. drop"),
-    ("fact_retention", "Fact retention"),
-    ("nll_delta", "NLL Δ"),
-    ("mean_steps", "Steps/edit"),
-    ("principal_energy", "Principal energy"),
-    ("drift_left", "Drift U"),
-    ("drift_right", "Drift V"),
-]
-LEADERBOARD_NOTE = (
-    "Reliability / Generalization / Portability = token accuracy of the new answer under teacher forcing "
-    "on the edit prompt / its rephrases / one-hop prompts (EasyEdit); Efficacy and Gen. efficacy = share "
-    "of requests whose new answer has a higher mean token log-probability than the old one (CounterFact); "
-    "Locality = share of locality-answer tokens predicted as before the edit; Rel. drop = reliability right "
-    "after each edit minus after the last (sequential mode only). All measured after the last edit (single "
-    "mode: after each edit on its own copy). Fact retention and NLL Δ as in the continual table. Steps/edit = "
-    "mean optimizer steps per task (early stop once every target token is predicted). Principal energy and "
-    "Drift U/V: spectral diagnostics of the final ΔW (k = 32)."
-)
-
-# Outcome metrics compared with the baseline under the table (not the step count or diagnostics).
-PAIRED_COLUMNS = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability",
-                  "reliability_drop", "fact_retention", "nll_delta")
-
-
-def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[str, float]]]:
-    """Per-example outcomes behind the table's metrics, from the measurement rows: each edit
-    request's mean score (the metrics average requests), each edit prompt's reliability drop,
-    each known probe fact's retention. The general-text NLL is recorded as one total: none."""
-    scores = {name: ("edit requests", {str(edit): sum(values) / len(values) for edit, values in per_request.items()
-                                       if values})
-              for name, per_request in edit_metrics.request_scores(rows, "final").items()}
-    scores["reliability_drop"] = ("edit prompts", {f"{edit}/{item}": drop for (edit, item), drop
-                                                   in edit_metrics.reliability_drops(rows).items()})
-    scores["fact_retention"] = ("probe facts", {str(fact): kept for fact, kept
-                                                in edit_metrics.retained_facts(rows).items()})
-    return {name: entry for name, entry in scores.items() if entry[1]}
 
 
 @dataclass(frozen=True)
@@ -181,44 +146,7 @@ def edit_filter(suite: Suite) -> str | None:
     return suite.definition.get("filter")
 
 
-# --- measurement -------------------------------------------------------------------------------
-
-def scored_pairs(request: EditRequest) -> list[tuple[str, int, str, str]]:
-    """(kind, item, prompt, continuation) of everything measured for one request."""
-    pairs = [(edit_metrics.REWRITE, 0, request.prompt, request.target_new)]
-    if request.ground_truth is not None:
-        pairs.append((edit_metrics.REWRITE_OLD, 0, request.prompt, request.ground_truth))
-    for item, prompt in enumerate(request.rephrase_prompts):
-        pairs.append((edit_metrics.REPHRASE, item, prompt, request.target_new))
-        if request.ground_truth is not None:
-            pairs.append((edit_metrics.REPHRASE_OLD, item, prompt, request.ground_truth))
-    pairs += [(edit_metrics.LOCALITY, item, ex.prompt, ex.answer) for item, ex in enumerate(request.locality)]
-    pairs += [(edit_metrics.PORTABILITY, item, ex.prompt, ex.answer) for item, ex in enumerate(request.portability)]
-    return pairs
-
-
-def measure_requests(model: nn.Module, tokenizer, requests: dict[int, EditRequest], stage: str, cfg: RunConfig,
-                     device: torch.device, record: RunRecord, kinds: tuple[str, ...] = edit_metrics.KINDS) -> None:
-    """Append one row per scored (request, kind, item) at this stage; `requests` maps edit index -> request."""
-    items = [(edit, kind, item, prompt, answer) for edit, request in requests.items()
-             for kind, item, prompt, answer in scored_pairs(request) if kind in kinds]
-    scores = scoring.teacher_forced(model, tokenizer, [(p, a) for *_, p, a in items], device, cfg.eval_batch_size,
-                                    cfg.train.max_length, desc=f"measure {stage}")
-    for (edit, kind, item, prompt, answer), score in zip(items, scores):
-        record.append({"stage": stage, "edit": edit, "kind": kind, "item": item, "prompt": prompt,
-                       "continuation": answer, "target": score.target, "predicted": score.predicted,
-                       "logprobs": [round(v, 6) for v in score.logprobs]})
-
-
-def measure_general(model: nn.Module, tokenizer, suite: Suite, stage: str, cfg: RunConfig, device: torch.device,
-                    record: RunRecord, edit: int | None = None) -> None:
-    """Known-fact probes and general-text NLL, as the continual protocol measures them."""
-    facts = scoring.facts_correct(model, tokenizer, suite.probes.facts, device, cfg.eval_batch_size)
-    record.append({"stage": stage, "edit": edit, "task": "general", "metric": "fact_correct",
-                   "values": [int(c) for c in facts], "value": sum(facts) / max(1, len(facts)), "n": len(facts)})
-    nll, count = scoring.text_nll(model, tokenizer, suite.probes.texts, device)
-    record.append({"stage": stage, "edit": edit, "task": "general", "metric": "text_nll", "value": nll, "n": count})
-
+# --- selection and training ------------------------------------------------------------------
 
 def learned(model: nn.Module, tokenizer, requests: list[EditRequest], cfg: RunConfig, device: torch.device) -> bool:
     """Is every `target_new` token of every request the teacher-forced arg-max?"""
@@ -254,8 +182,6 @@ def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cf
                              f"--num-edits {plan.num_edits} needs {plan.num_edits}")
     return passed[:plan.num_edits], info
 
-
-# --- training ----------------------------------------------------------------------------------
 
 def edit_task(name: str, requests: list[EditRequest]) -> TaskData:
     """A task of the method made of edit prompts only: prompt -> target_new."""
@@ -298,63 +224,7 @@ def attach(base: nn.Module, method: Method, plan: dict, ctx: Context,
     return model.to(device), origin
 
 
-# --- resuming ----------------------------------------------------------------------------------
-
-class Cadence:
-    """Whether an edit is followed by a checkpoint: once the edits since the last checkpoint took
-    at least `1 / share` times as long as writing that one did, so checkpoints cost about `share`
-    of the editing time or less, whatever their size, model and disk. The first one is written
-    after the first edit (nothing is known of its cost before). Which edits get one changes no
-    result: a run resumes exactly from any of them."""
-
-    def __init__(self, share: float = CHECKPOINT_SHARE, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.share, self.clock = share, clock
-        self.cost, self.since = 0.0, clock()
-
-    def due(self) -> bool:
-        return (self.clock() - self.since) * self.share >= self.cost
-
-    def write(self, save: Callable[[], None]) -> None:
-        """Run `save` (the checkpoint) and remember what it cost."""
-        start = self.clock()
-        save()
-        self.since = self.clock()
-        self.cost = self.since - start
-
-
-def request_pairs(requests: list[EditRequest]) -> list[list[str]]:
-    """(prompt, target_new) per request: what a checkpoint checks its requests by."""
-    return [[r.prompt, r.target_new] for r in requests]
-
-
-def read_checkpoint(record: RunRecord, suite: Suite) -> dict | None:
-    """The record's checkpoint if this run can resume from it: this protocol's format, a resumable
-    mode, strictly inside the stream (none is written after the last edit) and naming requests
-    this suite holds at the same positions; with `at` and `rows` for `RunRecord.resume`."""
-    state = record.load_checkpoint()
-    if state is None or state.get("version") != CHECKPOINT_VERSION or state.get("protocol") != "edit":
-        return None
-    if state["mode"] not in RESUMABLE_MODES or not 0 < state["edits_done"] < len(state["selected"]):
-        return None
-    if any(i >= len(suite.edits) for i in state["selected"]):
-        return None
-    if request_pairs([suite.edits[i] for i in state["selected"]]) != state["requests"]:
-        return None
-    return {**state, "at": {"edits_done": state["edits_done"]}}
-
-
 # --- the run -----------------------------------------------------------------------------------
-
-def summarize(rows: list[dict]) -> dict:
-    """Final metrics from measurement rows only."""
-    result = edit_metrics.edit_scores(rows, "final")
-    result["reliability_drop"] = edit_metrics.reliability_drop(rows)
-    result.update(edit_metrics.general_degradation(rows))
-    base = edit_metrics.edit_scores(rows, "base")
-    result["base_reliability"] = base["reliability"]
-    result["base_portability"] = base["portability"]
-    return result
-
 
 def measure_base(loaded: LoadedModel, suite: Suite, plan: EditPlan, cfg: RunConfig, device: torch.device,
                  record: RunRecord) -> tuple[list[int], dict]:
@@ -373,6 +243,42 @@ def measure_base(loaded: LoadedModel, suite: Suite, plan: EditPlan, cfg: RunConf
     return selected, selection
 
 
+@dataclass
+class Stream:
+    """What every mode of one run shares: the run's settings, the selected requests, the context and
+    generators, the training log so far and where a resumed run starts."""
+
+    loaded: LoadedModel
+    suite: Suite
+    cfg: RunConfig
+    plan: EditPlan
+    record: RunRecord
+    requests: list[EditRequest]
+    header: dict  # the fixed part of every checkpoint
+    ctx: Context
+    device: torch.device
+    data_order: torch.Generator
+    log: list[dict]
+    done: int
+    resume: dict | None
+    save_adapters: bool
+    cadence: Cadence
+
+    @property
+    def remaining(self) -> range:
+        return range(self.done, len(self.requests))
+
+    def bar(self, name: str):
+        return tqdm(self.remaining, desc=f"{name} seed {self.cfg.seed} {self.plan.mode} edits", initial=self.done,
+                    total=len(self.requests), dynamic_ncols=True)
+
+    def checkpoint(self, index: int, state: dict) -> None:
+        """After edit `index`, when it is not the last and the cadence says so."""
+        if index + 1 < len(self.requests) and self.cadence.due():
+            self.cadence.write(lambda: self.record.save_checkpoint(
+                {**self.header, "edits_done": index + 1, "train": self.log, **state}))
+
+
 def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, record: RunRecord,
         save_adapters: bool = False, resume: dict | None = None) -> dict:
     """Run one (method, seed) over the edit requests; returns the metrics written to metrics.json.
@@ -383,7 +289,6 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
     data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
-    tokenizer = loaded.tokenizer
     budget = plan_budget(loaded.model, method, cfg)
     if resume is None:
         selected, selection = measure_base(loaded, suite, plan, cfg, device, record)
@@ -392,82 +297,131 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         selected, selection = list(resume["selected"]), resume["selection"]
         done, log = resume["edits_done"], list(resume["train"])
     requests = [suite.edits[i] for i in selected]
-    indexed = dict(enumerate(requests))
     header = {"version": CHECKPOINT_VERSION, "protocol": "edit", "mode": plan.mode, "selected": selected,
               "requests": request_pairs(requests), "selection": selection}
-    cadence = Cadence()
-
     svd = SVDCache(device=device, solver=cfg.svd)
-    ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
+    ctx = Context(tokenizer=loaded.tokenizer, device=device, generator=generator, preservation=suite.preservation,
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
-    adapters = record.dir / "adapters"
-    if plan.mode == "single":
-        if resume is not None:
-            restore_rng(resume["rng"], {})
-        for index in tqdm(range(done, len(requests)), desc=f"{method.name} seed {cfg.seed} single edits",
-                          initial=done, total=len(requests), dynamic_ncols=True):
-            # as if this were the run's only edit: same initialisation and batches for every request
-            ctx = replace(ctx, generator=torch.Generator().manual_seed(cfg.seed))
-            edited_method = type(method)(method.options)
-            model, _ = attach(loaded.model, edited_method, budget, ctx, device)
-            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            log.append(_learn_or_fail(model, edited_method, f"edit-{index:03d}", [requests[index]], tokenizer, cfg,
-                                      plan, device, torch.Generator().manual_seed(cfg.seed), ctx, record, index))
-            measure_requests(model, tokenizer, {index: requests[index]}, "final", cfg, device, record)
-            measure_general(model, tokenizer, suite, "final", cfg, device, record, edit=index)
-            if save_adapters:
-                export_peft_adapter(edited_method.delta_factors(model), adapters / f"{index:03d}", loaded.name)
-            final_method = edited_method
-            if index + 1 < len(requests) and cadence.due():
-                cadence.write(lambda: record.save_checkpoint(
-                    {**header, "edits_done": index + 1, "train": log, "rng": rng_state({})}))
+    stream = Stream(loaded, suite, cfg, plan, record, requests, header, ctx, device, data_order, log, done, resume,
+                    save_adapters, Cadence())
+    if is_editor(method):
+        deltas, sizes = _editor_edits(stream, method)
+        steps_rule = (f"{method.name}'s own procedure per {'batch' if plan.mode == 'batch' else 'edit'} (its options; "
+                      f"--steps, --lr and --batch-size do not apply to editors)")
     else:
-        model, origin = attach(loaded.model, method, budget, ctx, device)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        if plan.mode == "batch":
-            log.append(_learn_or_fail(model, method, f"batch-of-{len(requests)}", requests, tokenizer, cfg, plan,
-                                      device, data_order, ctx, record, 0))
-        else:
-            generators, pretrained = {"init": generator, "data_order": data_order}, loaded.model.state_dict()
-            if resume is not None:
-                restore(model, method, resume, generators)
-            for index in tqdm(range(done, len(requests)), desc=f"{method.name} seed {cfg.seed} sequential edits",
-                              initial=done, total=len(requests), dynamic_ncols=True):
-                log.append(_learn_or_fail(model, method, f"edit-{index:03d}", [requests[index]], tokenizer, cfg,
-                                          plan, device, data_order, ctx, record, index))
-                measure_requests(model, tokenizer, {index: requests[index]}, "immediate", cfg, device, record,
-                                 kinds=(edit_metrics.REWRITE,))
-                if index + 1 < len(requests) and cadence.due():
-                    cadence.write(lambda: record.save_checkpoint(
-                        {**header, "edits_done": index + 1, "train": log, "rng": rng_state(generators),
-                         "adapter": adapter_state(model, origin, pretrained), "method": method.state_dict(model)}))
-        measure_requests(model, tokenizer, indexed, "final", cfg, device, record)
-        measure_general(model, tokenizer, suite, "final", cfg, device, record)
-        if save_adapters:
-            export_peft_adapter(method.delta_factors(model), adapters / "final", loaded.name)
-        final_method = method
+        deltas, sizes = _adapter_edits(stream, method, budget)
+        steps_rule = (f"at most {plan.steps_per_edit} steps per task ("
+                      + ("--steps" if plan.steps_per_edit == cfg.train.steps else
+                         f"protocol default; --steps left at the CLI default {TrainConfig.steps}")
+                      + f"), stop once every target token is the teacher-forced arg-max, checked every "
+                        f"{CHECK_EVERY} step(s); every step sees every request of the task once")
 
     result = summarize(record.measurements())
-    deltas = {name: delta.cpu() for name, delta in final_method.delta_weights(model).items()}
-    result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
+    result["spectral"] = (spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd) if deltas
+                          else empty_spectral(DIAGNOSTIC_K))
     result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
     steps = [entry["steps"] for entry in log]
     result.update(selection)
     result.update({
-        "tasks": [f"{plan.mode} editing, N = {plan.num_edits}, at most {plan.steps_per_edit} steps per "
-                  f"{'edit' if plan.mode != 'batch' else 'batch'} (early stop)"],
+        "tasks": [f"{plan.mode} editing, N = {plan.num_edits}, " + (
+            f"{method.name}'s own procedure" if is_editor(method) else
+            f"at most {plan.steps_per_edit} steps per {'edit' if plan.mode != 'batch' else 'batch'} (early stop)")],
         "edit_mode": plan.mode, "num_edits": plan.num_edits, "steps_per_edit": plan.steps_per_edit,
-        "steps_rule": (f"at most {plan.steps_per_edit} steps per task ("
-                       + ("--steps" if plan.steps_per_edit == cfg.train.steps else
-                          f"protocol default; --steps left at the CLI default {TrainConfig.steps}")
-                       + f"), stop once every target token is the teacher-forced arg-max, checked every "
-                         f"{CHECK_EVERY} step(s); every step sees every request of the task once"),
-        "data_source": plan.data or f"suite {suite.name}",
+        "steps_rule": steps_rule, "data_source": plan.data or f"suite {suite.name}",
         "data_format": suite.definition.get("edit_data", {}).get("format", "suite"),
         "mean_steps": sum(steps) / len(steps), "learned_share": sum(e["learned"] for e in log) / len(log),
-        "budget": budget["budget"], "rank": budget["rank"], "trainable_params": trainable,
-        "planned_trainable": budget["planned_trainable"], "adapted_modules": budget["modules"], "train": log})
+        **sizes, "train": log})
     return result
+
+
+def _adapter_edits(stream: Stream, method: Method, budget: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """The edits made by training the method's adapter; returns the final ΔW per module and the
+    record's size fields (budget, rank, trainable and planned counts)."""
+    s = stream
+    cfg, plan, record, requests, device, tokenizer = s.cfg, s.plan, s.record, s.requests, s.device, s.loaded.tokenizer
+    adapters = record.dir / "adapters"
+    if plan.mode == "single":
+        if s.resume is not None:
+            restore_rng(s.resume["rng"], {})
+        for index in s.bar(method.name):
+            # as if this were the run's only edit: same initialisation and batches for every request
+            ctx = replace(s.ctx, generator=torch.Generator().manual_seed(cfg.seed))
+            edited_method = type(method)(method.options)
+            model, _ = attach(s.loaded.model, edited_method, budget, ctx, device)
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            s.log.append(_learn_or_fail(model, edited_method, f"edit-{index:03d}", [requests[index]], tokenizer, cfg,
+                                        plan, device, torch.Generator().manual_seed(cfg.seed), ctx, record, index))
+            measure_final(model, tokenizer, {index: requests[index]}, s.suite, cfg, device, record, edit=index)
+            if s.save_adapters:
+                export_peft_adapter(edited_method.delta_factors(model), adapters / f"{index:03d}", s.loaded.name)
+            final_method = edited_method
+            s.checkpoint(index, {"rng": rng_state({})})
+    else:
+        model, origin = attach(s.loaded.model, method, budget, s.ctx, device)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        if plan.mode == "batch":
+            s.log.append(_learn_or_fail(model, method, f"batch-of-{len(requests)}", requests, tokenizer, cfg, plan,
+                                        device, s.data_order, s.ctx, record, 0))
+        else:
+            generators, pretrained = {"init": s.ctx.generator, "data_order": s.data_order}, s.loaded.model.state_dict()
+            if s.resume is not None:
+                restore(model, method, s.resume, generators)
+            for index in s.bar(method.name):
+                s.log.append(_learn_or_fail(model, method, f"edit-{index:03d}", [requests[index]], tokenizer, cfg,
+                                            plan, device, s.data_order, s.ctx, record, index))
+                measure_requests(model, tokenizer, {index: requests[index]}, "immediate", cfg, device, record,
+                                 kinds=(edit_metrics.REWRITE,))
+                s.checkpoint(index, {"rng": rng_state(generators), "adapter": adapter_state(model, origin, pretrained),
+                                     "method": method.state_dict(model)})
+        measure_final(model, tokenizer, dict(enumerate(requests)), s.suite, cfg, device, record)
+        if s.save_adapters:
+            export_peft_adapter(method.delta_factors(model), adapters / "final", s.loaded.name)
+        final_method = method
+    deltas = {name: delta.cpu() for name, delta in final_method.delta_weights(model).items()}
+    return deltas, {"budget": budget["budget"], "rank": budget["rank"], "trainable_params": trainable,
+                    "planned_trainable": budget["planned_trainable"], "adapted_modules": budget["modules"]}
+
+
+def _editor_edits(stream: Stream, editor) -> tuple[dict[str, torch.Tensor], dict]:
+    """The edits made by a knowledge editor in place (`edit_editors.py`); returns the final ΔW per
+    module and the record's size fields."""
+    s = stream
+    cfg, plan, record, requests, device, tokenizer = s.cfg, s.plan, s.record, s.requests, s.device, s.loaded.tokenizer
+    adapters = record.dir / "adapters"
+    session = EditorSession(s.loaded, editor, s.ctx, device)
+
+    def apply(name: str, chosen: list[EditRequest], ctx: Context) -> dict:
+        entry = session.edit(name, chosen, ctx)
+        return {**entry, "learned": learned(session.model, tokenizer, chosen, cfg, device)}
+
+    if plan.mode == "single":
+        if s.resume is not None:
+            restore_rng(s.resume["rng"], {})
+        for index in s.bar(editor.name):
+            session.undo_last()  # every request is edited on the pretrained weights, with a fresh generator
+            ctx = replace(s.ctx, generator=torch.Generator().manual_seed(cfg.seed))
+            s.log.append(apply(f"edit-{index:03d}", [requests[index]], ctx))
+            measure_final(session.model, tokenizer, {index: requests[index]}, s.suite, cfg, device, record, edit=index)
+            if s.save_adapters:
+                export_edit(session, adapters / f"{index:03d}", s.loaded.name)
+            s.checkpoint(index, {"rng": rng_state({})})
+    else:
+        if plan.mode == "batch":
+            s.log.append(apply(f"batch-of-{len(requests)}", requests, s.ctx))
+        else:
+            generators = {"init": s.ctx.generator}
+            if s.resume is not None:
+                session.restore(s.resume)
+                restore_rng(s.resume["rng"], generators)
+            for index in s.bar(editor.name):
+                s.log.append(apply(f"edit-{index:03d}", [requests[index]], s.ctx))
+                measure_requests(session.model, tokenizer, {index: requests[index]}, "immediate", cfg, device, record,
+                                 kinds=(edit_metrics.REWRITE,))
+                s.checkpoint(index, {"rng": rng_state(generators), **session.checkpoint_state()})
+        measure_final(session.model, tokenizer, dict(enumerate(requests)), s.suite, cfg, device, record)
+        if s.save_adapters:
+            export_edit(session, adapters / "final", s.loaded.name)
+    return module_deltas(session.changes()), editor_metrics(session)
 
 
 def _learn_or_fail(model, method, name, requests, tokenizer, cfg, plan, device, data_order, ctx, record,

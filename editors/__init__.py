@@ -1,0 +1,1 @@
+"""Built-in knowledge editors; each registers through the `hipbench.editors` entry-point group."""
