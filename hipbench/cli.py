@@ -1,4 +1,4 @@
-"""`hipbench run | sweep | list | leaderboard | show | models`.
+"""`hipbench run | sweep | tune | list | leaderboard | show | models`.
 
 Expected failures (bad names, bad data, unreachable registry, a budget too small) end in one
 line naming the option, file or field, and exit status 1; nothing already written is removed.
@@ -6,6 +6,7 @@ line naming the option, file or field, and exit status 1; nothing already writte
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 import json
 import sys
 from pathlib import Path
@@ -19,8 +20,9 @@ from hipbench.leaderboard import LeaderboardError, write_leaderboards
 from hipbench.models import ALIASES, DEFAULT_MODEL, ModelError, cache_dir
 from hipbench.run_groups import (DEVICES, EDIT_MODES, SVD_SOLVERS, RunGroup, parse_ints, parse_option_pairs,
                                  read_sweep_file, split_names)
-from hipbench.suite import SuiteDataError
-from hipbench.sweeping import EXECUTORS, SweepError
+from hipbench.suite import DATA_SPLITS, SuiteDataError
+from hipbench.jobs import Job
+from hipbench.sweeping import EXECUTORS, SweepError, check_jobs
 from hipbench.train import TrainConfig
 
 EXPECTED = (registry.UnknownNameError, SuiteDataError, ModelError, BudgetError, LeaderboardError, ValueError,
@@ -69,6 +71,10 @@ def run_options(required: bool):
         click.option("--svd", default="exact", show_default=True, type=click.Choice(SVD_SOLVERS),
                      help="Top-k SVD of the pretrained weights (PiSSA, HiP-LoRA, diagnostics): exact full fp64 SVD, "
                           "or fast fp64 subspace iteration to the same precision (recorded in the run's config when fast)."),
+        click.option("--data-split", default="holdout-test", show_default=True, type=click.Choice(DATA_SPLITS),
+                     help="holdout-test: 10% of each task's training examples (and of edit requests) held out as "
+                          "validation, never trained on, test scores; holdout-validation: the same, validation "
+                          "scores (tuning trials); all-train: no hold-out (records made before validation splits)."),
         click.option("--trust-remote-code", is_flag=True,
                      help="Run Python code shipped in the model's repository (off by default: it runs unreviewed "
                           "code; recorded in the run's config)."),
@@ -83,7 +89,7 @@ def run_options(required: bool):
 
 def group_from_options(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir,
                        options, save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule,
-                       merge_instances, svd, trust_remote_code) -> RunGroup:
+                       merge_instances, svd, trust_remote_code, data_split) -> RunGroup:
     try:
         seed_list = parse_ints(seeds)
     except ValueError as error:
@@ -96,7 +102,8 @@ def group_from_options(methods, suite, model, budget, seeds, steps, limit, batch
                     steps=steps, limit=limit, batch_size=batch_size, lr=lr, device=device, data_dir=data_dir,
                     options=option_strings, save_adapters=save_adapters, edit_mode=edit_mode,
                     num_edits=num_edits, data=data_file, tasks_from=tasks_from, merge_rule=merge_rule,
-                    merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code)
+                    merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code,
+                    data_split=data_split)
 
 
 @click.group()
@@ -105,16 +112,33 @@ def main() -> None:
     """hipbench: which adapter learns new tasks while forgetting least, at the same budget?"""
 
 
+TUNED = click.option("--tuned", default=None, type=click.Path(dir_okay=False),
+                     help="tuned.json from `hipbench tune`: each method's tuned options and learning rate (recorded).")
+
+
+def with_tuned(group: RunGroup, tuned: str | None) -> list[RunGroup]:
+    """The group, or one group per method with its tuned settings (hipbench.tuning.apply_tuned)."""
+    if tuned is None:
+        return [group]
+    from hipbench.tuning import apply_tuned, read_tuned
+
+    if click.get_current_context().get_parameter_source("lr") == click.core.ParameterSource.COMMANDLINE:
+        raise click.BadParameter("--lr and --tuned: the tuned file sets the learning rate", param_hint="--lr")
+    return apply_tuned(group, read_tuned(Path(tuned)), Path(tuned))
+
+
 @main.command()
 @run_options(required=True)
+@TUNED
 @_fail_cleanly
-def run(out, **values) -> None:
+def run(out, tuned, **values) -> None:
     """Run each method on the suite for each seed, in this process; one run record per (method, seed)."""
     from hipbench.runner import sweep
 
     group = group_from_options(**values)
-    configs = group.configs(resolve_device(group.device))
-    outcomes = sweep(configs, Path(out), group.options, group.save_adapters)
+    device = resolve_device(group.device)
+    configs = [cfg for each in with_tuned(group, tuned) for cfg in each.configs(device)]
+    outcomes = sweep(configs, Path(out), group.save_adapters)
     failed = [o for o in outcomes if o.status == "failed"]
     click.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} runs complete under {out}; "
                f"build tables with: hipbench leaderboard {out}")
@@ -133,19 +157,14 @@ def run(out, **values) -> None:
 @click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="CPUs (torch threads) per run.")
 @click.option("--address", default=None, help="Ray: join this cluster (`ray start --head` prints it; 'auto' finds a "
                                               "local one); without it a local Ray instance is started.")
+@TUNED
 @_fail_cleanly
-def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
+def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, tuned, **values) -> None:
     """Run many groups of runs (methods x seeds x suites) through one executor, with per-run logs
     under OUT/logs; a failing run is reported and the others go on."""
-    from hipbench.jobs import Job
-    from hipbench.sweeping import Shares, check_jobs, run_sweep
+    from hipbench.sweeping import Shares, run_sweep
 
-    if gpus_per_run is not None and not 0 < gpus_per_run <= 1:
-        raise click.BadParameter(f"expected a fraction in (0, 1], got {gpus_per_run:g}", param_hint="--gpus-per-run")
-    if not cpus_per_run > 0:
-        raise click.BadParameter(f"expected a positive number, got {cpus_per_run:g}", param_hint="--cpus-per-run")
-    if address is not None and executor != "ray":
-        raise click.BadParameter("only the ray executor joins a cluster", param_hint="--address")
+    check_shares(gpus_per_run, cpus_per_run, executor, address)
     if sweep_file is not None:
         if values["methods"] or values["suite"]:
             raise click.BadParameter("give either --from-file or --method/--suite", param_hint="--from-file")
@@ -158,8 +177,9 @@ def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, **valu
     for index, group in enumerate(groups):
         where = f"{sweep_file}: runs[{index}]: " if sweep_file else ""
         try:
+            device = sweep_device(group.device, executor, address)
             group_jobs = [Job(cfg, Path(out), group.save_adapters)
-                          for cfg in group.configs(sweep_device(group.device, executor, address))]
+                          for each in with_tuned(group, tuned) for cfg in each.configs(device)]
             check_jobs(group_jobs)
         except EXPECTED as error:
             raise type(error)(f"{where}{error}") from None
@@ -168,6 +188,58 @@ def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, **valu
     click.echo(f"build tables with: hipbench leaderboard {out}")
     if any(result.status == "failed" for result in results):
         sys.exit(1)
+
+
+@main.command()
+@run_options(required=True)
+@click.option("--space", "spaces", multiple=True, metavar="KEY=V1,V2,...",
+              help="Values to try: lr, steps, batch_size or a method option; repeatable. Default: each method's "
+                   "declared space (hipbench/tuning.py), 9 trials each.")
+@click.option("--trials", type=int, default=None, help="TPE with this many trials instead of the whole grid.")
+@click.option("--executor", default="local", show_default=True, type=click.Choice(EXECUTORS))
+@click.option("--gpus-per-run", type=float, default=None, help="Ray: fraction of a GPU per run, in (0, 1].")
+@click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="CPUs (torch threads) per run.")
+@click.option("--address", default=None, help="Ray: join this cluster.")
+@_fail_cleanly
+def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
+    """Tune each method's settings on validation data (Optuna; trials are runs of `hipbench sweep`),
+    writing OUT/tuned.json; seeds default to 42 here."""
+    from hipbench.sweeping import Shares
+    from hipbench.tuning import Tuning, default_space, grid_points, parse_space, tune_method, write_tuned
+
+    if click.get_current_context().get_parameter_source("seeds") == click.core.ParameterSource.DEFAULT:
+        values["seeds"] = "42"
+    if trials is not None and trials < 1:
+        raise click.BadParameter(f"expected at least 1, got {trials}", param_hint="--trials")
+    check_shares(gpus_per_run, cpus_per_run, executor, address)
+    group = group_from_options(**values)
+    group.check_names()
+    tunings = [Tuning(replace(group, methods=(method,), device=sweep_device(group.device, executor, address)),
+                      parse_space(method, spaces) if spaces else default_space(method), trials)
+               for method in group.methods]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for tuning in tunings:  # every trial's runs are checked before the first one starts
+        for params in grid_points(tuning.space):
+            check_jobs([Job(cfg, Path(out) / "runs") for cfg in tuning.trial_group(params).configs(tuning.group.device)])
+    entries = {}
+    for tuning in tunings:
+        entry = tune_method(tuning, Path(out), executor, Shares(cpus_per_run, gpus_per_run), address,
+                            lambda message: click.echo(message, err=True))
+        entries[tuning.method] = entry
+        write_tuned(Path(out) / "tuned.json", {tuning.method: entry})
+        click.echo(f"{tuning.method}: {entry['objective_name']} {entry['objective']:.4f} with "
+                   f"{', '.join(f'{k}={v}' for k, v in {**entry['run'], **entry['options']}.items())} "
+                   f"(trial {entry['chosen_trial']} of {len(entry['trials'])})")
+    click.echo(f"run the test seeds with: hipbench run --tuned {Path(out) / 'tuned.json'} ...")
+
+
+def check_shares(gpus_per_run: float | None, cpus_per_run: float, executor: str, address: str | None) -> None:
+    if gpus_per_run is not None and not 0 < gpus_per_run <= 1:
+        raise click.BadParameter(f"expected a fraction in (0, 1], got {gpus_per_run:g}", param_hint="--gpus-per-run")
+    if not cpus_per_run > 0:
+        raise click.BadParameter(f"expected a positive number, got {cpus_per_run:g}", param_hint="--cpus-per-run")
+    if address is not None and executor != "ray":
+        raise click.BadParameter("only the ray executor joins a cluster", param_hint="--address")
 
 
 def sweep_device(choice: str, executor: str, address: str | None) -> str:

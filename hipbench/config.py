@@ -19,9 +19,11 @@ import torch
 from hipbench import __version__
 from hipbench.method import ADDED_LATER, DEFAULT_TARGETS, defaulted_later
 from hipbench.spectral import SOLVERS
+from hipbench.suite import DATA_SPLITS
 from hipbench.train import TrainConfig
 
 DEFAULT_SEEDS = (42, 100, 2024)
+NOT_IDENTITY = "not_identity"  # dataclasses.field metadata key: recorded but left out of RunConfig.hash
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class RunConfig:
     trust_remote_code: bool = field(default=False, metadata={ADDED_LATER: True})
     # --svd: top-k SVD solver of hipbench.spectral.SVDCache ("exact" or "fast")
     svd: str = field(default="exact", metadata={ADDED_LATER: True})
+    # how the suite's data is split (hipbench.suite.DATA_SPLITS); records made before validation
+    # splits existed trained on all training data: "all-train", the default here, means that
+    data_split: str = field(default="all-train", metadata={ADDED_LATER: True})
+    # where tuned settings came from (`hipbench run --tuned`): recorded, not part of the run's
+    # identity, since the same settings typed by hand are the same run
+    tuning: dict = field(default_factory=dict, metadata={ADDED_LATER: True, NOT_IDENTITY: True})
 
     def validate(self) -> None:
         if self.train.steps < 1:
@@ -59,6 +67,8 @@ class RunConfig:
             raise ValueError(f"--lr must be positive (got {self.train.lr})")
         if self.svd not in SOLVERS:
             raise ValueError(f"--svd {self.svd}: expected one of {', '.join(SOLVERS)}")
+        if self.data_split not in DATA_SPLITS:
+            raise ValueError(f"--data-split {self.data_split}: expected one of {', '.join(DATA_SPLITS)}")
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -66,7 +76,7 @@ class RunConfig:
     def hash(self, resolved_options: dict | None = None) -> str:
         """Stable identity of the run. `resolved_options` are the method's options with defaults
         filled in, so that a changed default is a different run, not a skipped one."""
-        skipped = defaulted_later(self)
+        skipped = defaulted_later(self) | {f.name for f in dataclasses.fields(self) if f.metadata.get(NOT_IDENTITY)}
         identity = {key: value for key, value in self.to_dict().items() if key not in skipped}
         identity["resolved_options"] = resolved_options or {}
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)

@@ -49,7 +49,7 @@ class Job:
         """Jobs with equal keys can share one loaded model and suite (`runner.prepare`)."""
         cfg = self.config
         return (cfg.suite, cfg.model, cfg.data_dir, cfg.limit, repr(sorted(cfg.protocol_options.items())),
-                cfg.trust_remote_code, cfg.device)
+                cfg.trust_remote_code, cfg.device, cfg.data_split)
 
 
 @dataclass

@@ -115,15 +115,21 @@ def is_editor_record(record: dict) -> bool:
     return record["metrics"].get("method_kind") == "editor"
 
 
+def data_split(cfg: dict) -> str:
+    """A record's data split; records made before validation splits trained on all training data."""
+    return cfg.get("data_split", "all-train")
+
+
 def check_comparable(records: list[dict]) -> None:
     reference = records[0]["config"]["config"]
     for record in records[1:]:
         cfg = record["config"]["config"]
-        for key in COMPARED:
-            if cfg[key] != reference[key]:
+        for key, value, expected in [(key, cfg[key], reference[key]) for key in COMPARED] + [
+                ("data_split", data_split(cfg), data_split(reference))]:
+            if value != expected:
                 raise LeaderboardError(
-                    f"refusing to mix runs in one table: '{key}' is {json.dumps(reference[key])} in "
-                    f"{records[0]['dir']} but {json.dumps(cfg[key])} in {record['dir']}")
+                    f"refusing to mix runs in one table: '{key}' is {json.dumps(expected)} in "
+                    f"{records[0]['dir']} but {json.dumps(value)} in {record['dir']}")
 
 
 def _fmt(mean: float, std: float, n: int) -> str:
@@ -262,6 +268,7 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     records, incomplete = collect(runs_dir)
     if suite is not None:
         records = [r for r in records if r["config"]["config"]["suite"] == suite]
+    records = [r for r in records if data_split(r["config"]["config"]) != "holdout-validation"]  # tuning trials
     if not records:
         raise LeaderboardError(f"no complete run records under {runs_dir}"
                                + (f" for suite {suite}" if suite else ""))

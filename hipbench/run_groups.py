@@ -29,7 +29,7 @@ from typing import Any
 from hipbench import registry
 from hipbench.config import DEFAULT_SEEDS, RunConfig
 from hipbench.models import DEFAULT_MODEL
-from hipbench.suite import SuiteDataError
+from hipbench.suite import DATA_SPLITS, SuiteDataError
 from hipbench.train import TrainConfig
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -65,6 +65,10 @@ class RunGroup:
     merge_instances: int | None = None
     svd: str = "exact"
     trust_remote_code: bool = False
+    # new runs hold a validation split out of training (RunConfig's own default, "all-train", is
+    # what records made before validation splits mean)
+    data_split: str = "holdout-test"
+    tuning: dict = field(default_factory=dict)  # provenance of tuned settings (hipbench.tuning.apply_tuned)
 
     def check_names(self) -> None:
         """Fail on an unknown method or suite before anything loads, naming the field that gave it
@@ -97,7 +101,8 @@ class RunGroup:
         return [RunConfig(method=method, suite=self.suite, model=self.model, seed=seed, budget=self.budget,
                           method_options=dict(sorted(self.options.items())), data_dir=self.data_dir,
                           limit=self.limit, train=train, device=device, protocol_options=protocol_options,
-                          trust_remote_code=self.trust_remote_code, svd=self.svd)
+                          trust_remote_code=self.trust_remote_code, svd=self.svd, data_split=self.data_split,
+                          tuning=self.tuning)
                 for method in self.methods for seed in self.seeds]
 
 
@@ -178,9 +183,9 @@ READERS = {
     "lr": _typed(float), "device": _typed(str, DEVICES), "data_dir": _typed(str), "options": _option_values,
     "save_adapters": _typed(bool), "edit_mode": _typed(str, EDIT_MODES), "num_edits": _typed(int),
     "data": _typed(str), "tasks_from": _typed(str), "merge_rule": _typed(str), "merge_instances": _typed(int),
-    "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool),
+    "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool), "data_split": _typed(str, DATA_SPLITS),
 }
-assert set(READERS) == {f.name for f in dataclasses.fields(RunGroup)}
+assert set(READERS) | {"tuning"} == {f.name for f in dataclasses.fields(RunGroup)}  # tuning: from --tuned only
 
 
 def group_from_mapping(entry: Any, where: str) -> RunGroup:

@@ -26,7 +26,7 @@ from hipbench.models import LoadedModel, load_model
 from hipbench.protocols import protocol_module
 from hipbench.protocols.continual import plan_budget
 from hipbench.records import COMPLETE, RunRecord
-from hipbench.suite import Suite, SuiteDataError
+from hipbench.suite import Suite, SuiteDataError, with_data_split
 from hipbench.train import NonFiniteLoss
 
 
@@ -156,6 +156,7 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
     prepare_suite = getattr(protocol_module(protocol), "prepare_suite", None)
     if prepare_suite is not None:  # protocol data read before the model loads (the edit protocol's --data file)
         suite = prepare_suite(suite, first)
+    suite = with_data_split(suite, first.data_split)
     for cfg in configs:
         check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
         cfg.validate()
@@ -181,14 +182,14 @@ def prepare(configs: list[RunConfig], log=lambda message: print(message, file=sy
     return Prepared(suite, protocol, loaded, environment(first.device))
 
 
-def sweep(configs: list[RunConfig], out: Path, option_strings: dict[str, str], save_adapters: bool,
+def sweep(configs: list[RunConfig], out: Path, save_adapters: bool,
           log=lambda message: print(message, file=sys.stderr)) -> list[RunOutcome]:
     """Run every config (same suite, model and device) in this process; the model and suite load once."""
     prepared = prepare(configs, log)
     outcomes = []
     for cfg in configs:
-        outcome = run_one(prepared.loaded, prepared.suite, cfg, out, option_strings, save_adapters, prepared.env,
-                          prepared.protocol)
+        outcome = run_one(prepared.loaded, prepared.suite, cfg, out, cfg.method_options, save_adapters,
+                          prepared.env, prepared.protocol)
         log(describe(outcome, prepared.protocol))
         outcomes.append(outcome)
     return outcomes

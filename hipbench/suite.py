@@ -35,6 +35,7 @@ class TaskData:
     train: tuple[Example, ...]
     test: tuple[Example, ...]
     description: str = ""
+    validation: tuple[Example, ...] = ()  # held out of `train` by `with_data_split`; empty until then
 
     def limited(self, limit: int | None) -> "TaskData":
         if limit is None:
@@ -90,6 +91,7 @@ class Suite:
     probes: GeneralSet
     definition: dict = field(default_factory=dict)
     edits: tuple[EditRequest, ...] = ()  # candidate edit requests (editing suites; empty otherwise)
+    validation_edits: tuple[EditRequest, ...] = ()  # held out of `edits` by `with_data_split`
 
     def limited(self, limit: int | None) -> "Suite":
         """Cap every split at `limit` examples (smoke runs); recorded by the runner."""
@@ -122,3 +124,61 @@ class SuiteSpec:
 
 class SuiteDataError(ValueError):
     """Bad or missing suite data; the message names the file, record index and field."""
+
+
+# --- validation splits -------------------------------------------------------------------------
+
+# How a run uses a suite's data (`RunConfig.data_split`):
+#   "all-train"          every training example trains, test scores (every record made before
+#                        validation splits existed)
+#   "holdout-test"       VALIDATION_SHARE of each task's training examples (and of the edit
+#                        requests) is held out and never trained on; test scores (test runs)
+#   "holdout-validation" the same hold-out, and the held-out examples score instead of test (tuning
+#                        trials: no test example is ever read, so no choice can depend on one)
+DATA_SPLITS = ("all-train", "holdout-test", "holdout-validation")
+VALIDATION_SHARE = 0.1
+VALIDATION_SEED = 0
+
+
+def _held_out(count: int, salt: str) -> set[int]:
+    """Which of `count` items are held out: a fixed-seed draw of round(share * count), at least one."""
+    import random
+
+    chosen = random.Random(f"{VALIDATION_SEED}:{salt}").sample(range(count), max(1, round(VALIDATION_SHARE * count)))
+    return set(chosen)
+
+
+def hold_out_validation(suite: Suite) -> Suite:
+    """Carve each task's validation split from its training examples, and validation requests from
+    the edit requests, by a fixed-seed draw per task (so every method, seed and run sees the same
+    split); what stays keeps its order. Recorded in the suite definition."""
+    tasks = []
+    for task in suite.tasks:
+        if len(task.train) < 2:
+            raise SuiteDataError(f"task {task.name} has {len(task.train)} training example(s): too few to hold "
+                                 "out a validation split (raise --limit)")
+        held = _held_out(len(task.train), task.name)
+        tasks.append(replace(task, train=tuple(e for i, e in enumerate(task.train) if i not in held),
+                             validation=tuple(e for i, e in enumerate(task.train) if i in held)))
+    edits, validation_edits = suite.edits, ()
+    if len(suite.edits) >= 2:
+        held = _held_out(len(suite.edits), "edits")
+        edits = tuple(r for i, r in enumerate(suite.edits) if i not in held)
+        validation_edits = tuple(r for i, r in enumerate(suite.edits) if i in held)
+    split = {"share": VALIDATION_SHARE, "seed": VALIDATION_SEED,
+             "validation_examples": {t.name: len(t.validation) for t in tasks}, "validation_edits": len(validation_edits)}
+    return replace(suite, tasks=tuple(tasks), edits=edits, validation_edits=validation_edits,
+                   definition={**suite.definition, "validation_split": split})
+
+
+def with_data_split(suite: Suite, data_split: str) -> Suite:
+    """The suite as a run with `data_split` (see DATA_SPLITS) trains and scores on it."""
+    if data_split not in DATA_SPLITS:
+        raise ValueError(f"--data-split {data_split}: expected one of {', '.join(DATA_SPLITS)}")
+    if data_split == "all-train":
+        return suite
+    split = hold_out_validation(suite)
+    if data_split == "holdout-test":
+        return split
+    return replace(split, tasks=tuple(replace(t, test=t.validation) for t in split.tasks), edits=split.validation_edits,
+                   definition={**split.definition, "scored_split": "validation"})

@@ -34,7 +34,9 @@ def test_three_modes_on_a_zsre_file_run_and_get_one_table_each(tmp_path):
         config = json.loads((run / "config.json").read_text())
         assert metrics["status"] == "complete" and metrics["num_edits"] == 2
         assert metrics["steps_per_edit"] == 2 and metrics["data_format"] == "zsre"
-        assert metrics["filter"] == "none" and metrics["filter_candidates"] == 3
+        # the file's 3 requests less the 1 held out as validation (the default --data-split holdout-test)
+        assert metrics["filter"] == "none" and metrics["filter_candidates"] == 2
+        assert config["suite_definition"]["validation_split"]["validation_edits"] == 1
         assert config["suite_definition"]["edit_data"]["format"] == "zsre"
         assert config["config"]["protocol_options"]["data"] == str(Path(data).resolve())
         modes.add(metrics["edit_mode"])
@@ -62,8 +64,9 @@ def test_builtin_suite_on_a_model_that_knows_nothing_fails_naming_the_filter(tmp
     result = invoke("run", "--method", "lora", *TINY, "--num-edits", "3", "--out", str(tmp_path))
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines[-1] == ("Error: suite edit: only 0 of 4 edit requests pass the filter base_predicts_ground_truth "
-                         "(after --limit 4); --num-edits 3 needs 3")
+    assert lines[-1] == ("Error: suite edit: only 0 of 3 edit requests pass the filter base_predicts_ground_truth "
+                         "(after --limit 4) (1 more held out as validation: --data-split holdout-test); "
+                         "--num-edits 3 needs 3")
 
 
 def test_malformed_data_fails_in_one_line_before_anything_is_written(tmp_path):

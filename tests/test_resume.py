@@ -188,7 +188,7 @@ def test_sweep_interrupted_at_three_random_points_matches_one_straight_through(t
     configs = [RunConfig(method=m, suite="continual", model="tiny-llama", seed=s, device="cpu",
                          train=TrainConfig(steps=2, batch_size=4)) for m in ("lora", "olora") for s in (1, 2)]
     quiet = lambda message: None
-    runner.sweep(configs, tmp_path / "straight", {}, False, log=quiet)
+    runner.sweep(configs, tmp_path / "straight", False, log=quiet)
     expected = complete_records(tmp_path / "straight")
     assert len(expected) == 4
 
@@ -207,10 +207,10 @@ def test_sweep_interrupted_at_three_random_points_matches_one_straight_through(t
 
         monkeypatch.setattr(continual, "evaluate", interrupted)
         with pytest.raises(Killed):
-            runner.sweep(configs, tmp_path / "interrupted", {}, False, log=quiet)
+            runner.sweep(configs, tmp_path / "interrupted", False, log=quiet)
     monkeypatch.setattr(continual, "evaluate", evaluate)
     assert len(complete_records(tmp_path / "interrupted")) < 4
-    runner.sweep(configs, tmp_path / "interrupted", {}, False, log=quiet)
+    runner.sweep(configs, tmp_path / "interrupted", False, log=quiet)
     assert complete_records(tmp_path / "interrupted") == expected
     assert not list((tmp_path / "interrupted").rglob("checkpoint.pt"))
 

@@ -35,6 +35,7 @@ DIAGNOSTIC_K = 32  # top-k singular subspace for the spectral diagnostics (PROTO
 
 CHECKPOINT_VERSION = 1
 OPTIONS: frozenset[str] = frozenset()  # protocol options (`hipbench run --edit-mode` etc.) it accepts
+TUNING_OBJECTIVE = ("validation AA", ("aa",))  # hipbench.tuning: metric keys averaged
 LEADERBOARD_COLUMNS = [
     ("aa", "AA"),
     ("bwt", "BWT"),

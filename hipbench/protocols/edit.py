@@ -93,6 +93,7 @@ from hipbench.suite import EditRequest, Example, Suite, SuiteDataError, TaskData
 from hipbench.train import NonFiniteLoss, TrainConfig, train_task
 
 OPTIONS: frozenset[str] = frozenset({"edit_mode", "num_edits", "data"})
+TUNING_OBJECTIVE = ("mean of validation reliability and locality", ("reliability", "locality"))
 MODES = ("single", "batch", "sequential")
 DEFAULT_MODE = "sequential"
 DEFAULT_NUM_EDITS = 10
@@ -139,6 +140,16 @@ def prepare_suite(suite: Suite, cfg: RunConfig) -> Suite:
     return replace(suite, edits=requests, definition={**suite.definition, "edit_data": data})
 
 
+def held_out_note(suite: Suite, cfg: RunConfig) -> str:
+    """Where the requests are fewer for the validation split (`hipbench.suite.with_data_split`), say so."""
+    held = suite.definition.get("validation_split", {}).get("validation_edits", 0)
+    if not held:
+        return ""
+    if cfg.data_split == "holdout-validation":
+        return f" (the {held} validation requests: --data-split holdout-validation)"
+    return f" ({held} more held out as validation: --data-split {cfg.data_split})"
+
+
 def edit_filter(suite: Suite) -> str | None:
     """The base-knowledge filter the requests go through: the suite's, unless they come from --data."""
     if "edit_data" in suite.definition:
@@ -178,7 +189,8 @@ def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cf
         where = f"--data {plan.data}" if plan.data else f"suite {suite.name}"
         raise SuiteDataError(f"{where}: only {len(passed)} of {len(candidates)} edit requests "
                              f"{'pass the filter ' + rule if rule else 'are available'}"
-                             f"{' (after --limit ' + str(cfg.limit) + ')' if cfg.limit else ''}; "
+                             f"{' (after --limit ' + str(cfg.limit) + ')' if cfg.limit else ''}"
+                             f"{held_out_note(suite, cfg)}; "
                              f"--num-edits {plan.num_edits} needs {plan.num_edits}")
     return passed[:plan.num_edits], info
 

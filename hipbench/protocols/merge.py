@@ -84,6 +84,7 @@ TABLE_SIZES = (2, 3, 4, 5)  # merge sizes with fixed leaderboard columns (contin
 Factors = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 OPTIONS: frozenset[str] = frozenset({"tasks_from", "merge_rule", "merge_instances"})
+TUNING_OBJECTIVE = ("mean single-task validation accuracy", ("single_accuracy_mean",))
 LEADERBOARD_COLUMNS = [
     ("single_accuracy_mean", "Single-task acc"),
     *[column for t in TABLE_SIZES for column in ((f"mergefail_t{t}", f"MergeFail t={t}"),

@@ -1,0 +1,278 @@
+"""`hipbench tune`: every method tuned the same way, on validation data only, with Optuna.
+
+Fairness is the point (issue: one untuned learning rate for all confounded every table). So:
+- **Same effort.** Every method gets `TRIALS` trials by default, from a space declared here in one
+  place: the learning rate × the method's own key option where it has one (`KEY_OPTIONS`), a finer
+  learning-rate grid where it has none (LoRA, PiSSA). `--space` replaces it for every method named.
+- **No test example in any choice.** A trial is a run with `data_split="holdout-validation"`: 10 %
+  of each task's training examples (and of the edit requests) are held out of training and score
+  the run instead of test (`hipbench.suite.with_data_split`), so no test example is even loaded into
+  a task. The objective is the protocol's `TUNING_OBJECTIVE` (metric keys averaged; validation AA for
+  continual learning), averaged over the tuning seeds, and recorded with the choice.
+- **Trials are runs.** Each trial's runs go through `hipbench sweep`'s executors (local or Ray), so
+  they are ordinary records under `OUT/runs`, skipped when complete and resumed when interrupted.
+
+Optuna keeps the study in SQLite under OUT (`tuning.db`): a tuning run again finishes the trials a
+killed one left running (same parameters; their records resume) and asks only for what is missing,
+so finished trials never run twice. A grid (no `--trials`) is every combination, enqueued in
+order when the study is created (`Study.enqueue_trial`; Optuna's `GridSampler` calls `Study.stop`
+from inside `tell`, which the ask-and-tell loop here cannot use); `--trials N` uses TPE (seeded,
+`constant_liar` so a batch of trials can run at once) over the same value lists.
+The result is `OUT/tuned.json`: per method, the chosen options and learning rate, the objective, and
+every trial; `hipbench run|sweep --tuned OUT/tuned.json` runs the test seeds with it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from hipbench import registry
+from hipbench.jobs import Job
+from hipbench.protocols import protocol_module
+from hipbench.records import read_json, write_json_atomic
+from hipbench.run_groups import RunGroup
+from hipbench.runner import suite_protocol
+from hipbench.sweeping import Shares, check_jobs, run_sweep
+
+TRIALS = 9
+LR_FINE = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)  # 9 points, the 1-2-5 series
+LR_COARSE = (2e-5, 1e-4, 5e-4)  # 3 points of it, for methods with a key option of their own
+KEY_OPTIONS = {  # each method's own trade-off knob, 3 values around its default
+    "hiplora": ("budget", (0.2, 0.5, 1.0)),
+    "lalora": ("strength", (1e2, 1e3, 1e4)),
+    "olora": ("lambda_1", (0.05, 0.5, 5.0)),
+    "sclora": ("beta", (0.25, 0.5, 0.75)),
+}
+RUN_KEYS = {"lr": float, "steps": int, "batch_size": int}  # run settings a space may name
+
+
+class TuningError(ValueError):
+    """Bad tuning input (a --space, a tuned file); one line names the option and value."""
+
+
+def default_space(method: str) -> dict[str, tuple]:
+    """The declared space of `method`: TRIALS points for every method."""
+    if method in KEY_OPTIONS:
+        key, values = KEY_OPTIONS[method]
+        return {"lr": LR_COARSE, key: values}
+    return {"lr": LR_FINE}
+
+
+def parse_space(method: str, pairs: list[str] | tuple[str, ...]) -> dict[str, tuple]:
+    """`--space KEY=V1,V2,...` (repeatable) as a typed space for `method`: each key a run setting
+    (RUN_KEYS) or one of the method's options, each value of the option's type."""
+    fields = {f.name: f for f in dataclasses.fields(registry.method_class(method).Options)}
+    defaults = registry.method_class(method).Options()
+    space: dict[str, tuple] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TuningError(f"--space: expected KEY=V1,V2,..., got {pair!r}")
+        if key not in RUN_KEYS and key not in fields:
+            raise TuningError(f"--space {key}: not a run setting ({', '.join(RUN_KEYS)}) or an option of {method} "
+                              f"({', '.join(fields) or 'none'})")
+        kind = RUN_KEYS.get(key) or type(getattr(defaults, key))
+        values = [part.strip() for part in text.split(",") if part.strip()]
+        if not values:
+            raise TuningError(f"--space {key}: no values given")
+        space[key] = tuple(_typed(key, value, kind) for value in values)
+    return space
+
+
+def _typed(key: str, text: str, kind: type) -> Any:
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise TuningError(f"--space {key}={text}: expected true or false")
+        return text.lower() in ("true", "1", "yes")
+    try:
+        value = kind(text)
+    except ValueError:
+        raise TuningError(f"--space {key}={text}: expected {kind.__name__}") from None
+    if kind in (int, float) and not math.isfinite(value):
+        raise TuningError(f"--space {key}={text}: expected a finite number")
+    return value
+
+
+def grid_size(space: dict[str, tuple]) -> int:
+    return math.prod(len(values) for values in space.values())
+
+
+def objective_of(protocol: str, metrics: dict) -> float:
+    """The protocol's tuning objective from one run's metrics: its `TUNING_OBJECTIVE` keys, averaged."""
+    _, keys = protocol_module(protocol).TUNING_OBJECTIVE
+    return sum(float(metrics[key]) for key in keys) / len(keys)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """One method's tuning: the run group its trials vary, the space, seeds and sampler."""
+    group: RunGroup  # one method; its seeds are the tuning seeds
+    space: dict[str, tuple]
+    trials: int | None  # None: the whole grid (GridSampler); else TPE with this many trials
+
+    @property
+    def method(self) -> str:
+        return self.group.methods[0]
+
+    def study_name(self) -> str:
+        """Names what the study tunes, so a changed space, seed list or setting is a new study."""
+        identity = {"group": dataclasses.asdict(replace(self.group, lr=0.0)), "space": self.space,
+                    "trials": self.trials}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return f"{self.group.suite}-{Path(self.group.model).name}-{self.method}-{digest}"
+
+    def trial_group(self, params: dict) -> RunGroup:
+        """The runs of one trial: the group with the trial's values, scored on validation."""
+        run = {key: value for key, value in params.items() if key in RUN_KEYS}
+        options = {**self.group.options, **{key: _option_text(value) for key, value in params.items()
+                                            if key not in RUN_KEYS}}
+        return replace(self.group, options=options, data_split="holdout-validation", **run)
+
+
+def _option_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _sampler(tuning: Tuning):
+    import optuna
+
+    if tuning.trials is None:  # every trial is enqueued (grid_points); the sampler never draws
+        return optuna.samplers.RandomSampler(seed=0)
+    return optuna.samplers.TPESampler(seed=0, constant_liar=True)
+
+
+def grid_points(space: dict[str, tuple]) -> list[dict]:
+    """Every combination of the space's values, the first key varying slowest."""
+    return [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
+
+
+def _suggest(trial, space: dict[str, tuple]) -> dict:
+    return {key: trial.suggest_categorical(key, list(values)) for key, values in space.items()}
+
+
+def tune_method(tuning: Tuning, out: Path, executor: str, shares: Shares, address: str | None,
+                log: Callable[[str], None], parallel: int = 4) -> dict:
+    """Run `tuning`'s missing trials and return its entry of tuned.json."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{(out / 'tuning.db').resolve()}"
+    study = optuna.create_study(study_name=tuning.study_name(), storage=storage, direction="maximize",
+                                sampler=_sampler(tuning), load_if_exists=True)
+    if tuning.trials is None and not study.get_trials(deepcopy=False):
+        for params in grid_points(tuning.space):
+            study.enqueue_trial(params)
+    total = grid_size(tuning.space) if tuning.trials is None else tuning.trials
+    device = tuning.group.device
+    protocol = suite_protocol(tuning.group.suite)
+    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]  # a killed tuning's
+    if stale:
+        log(f"{tuning.method}: finishing {len(stale)} trial(s) a stopped tuning left running")
+    while True:
+        batch = [(t.number, dict(t.params)) for t in stale]
+        stale = []
+        ended = sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.get_trials(deepcopy=False))
+        running = sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+        room = total - ended - running - len(batch)
+        for _ in range(max(0, min(room, total if tuning.trials is None else parallel))):
+            trial = study.ask()
+            batch.append((trial.number, _suggest(trial, tuning.space)))
+        if not batch:
+            break
+        jobs = {number: [Job(cfg, out / "runs") for cfg in tuning.trial_group(params).configs(device)]
+                for number, params in batch}
+        check_jobs([job for trial_jobs in jobs.values() for job in trial_jobs])
+        log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batch)} of {total} "
+            f"({len(tuning.group.seeds)} seed(s) each)")
+        results = {r.name: r for r in run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs],
+                                                executor, shares, out / "runs", address, log)}
+        for number, params in batch:
+            values = []
+            for job in jobs[number]:
+                if results[job.name].status == "failed":
+                    break
+                values.append(objective_of(protocol, read_json(job.directory / "metrics.json")))
+            if len(values) == len(jobs[number]):
+                study.tell(number, sum(values) / len(values))
+            else:
+                study.tell(number, state=TrialState.FAIL)
+    return tuned_entry(tuning, study, protocol, storage)
+
+
+def tuned_entry(tuning: Tuning, study, protocol: str, storage: str) -> dict:
+    """What tuned.json keeps of one method: the choice, its objective, and every trial."""
+    from optuna.trial import TrialState
+
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not done:
+        raise TuningError(f"{tuning.method}: no trial finished (see the logs under the out directory)")
+    best = max(done, key=lambda t: (t.value, -t.number))  # ties: the earliest trial
+    name, _ = protocol_module(protocol).TUNING_OBJECTIVE
+    return {
+        "suite": tuning.group.suite, "model": tuning.group.model, "seeds": list(tuning.group.seeds),
+        "objective_name": name, "objective": best.value, "chosen_trial": best.number,
+        "options": {k: _option_text(v) for k, v in best.params.items() if k not in RUN_KEYS},
+        "run": {k: v for k, v in best.params.items() if k in RUN_KEYS},
+        "space": {k: list(v) for k, v in tuning.space.items()},
+        "sampler": "grid" if tuning.trials is None else f"tpe ({tuning.trials} trials)",
+        "study": study.study_name, "storage": storage,
+        "trials": [{"number": t.number, "params": t.params, "objective": t.value, "state": t.state.name}
+                   for t in trials],
+    }
+
+
+def write_tuned(path: Path, entries: dict[str, dict]) -> None:
+    """Add or replace methods' entries in tuned.json (other methods' entries are kept)."""
+    existing = read_json(path) if path.is_file() else {}
+    write_json_atomic(path, {**existing, **entries})
+
+
+def read_tuned(path: Path) -> dict[str, dict]:
+    """tuned.json, checked enough that `apply_tuned` can trust it; errors name the file and field."""
+    if not path.is_file():
+        raise TuningError(f"--tuned {path} does not exist")
+    try:
+        data = read_json(path)
+    except json.JSONDecodeError as error:
+        raise TuningError(f"--tuned {path}: not JSON ({error.msg}, line {error.lineno})") from None
+    if not isinstance(data, dict):
+        raise TuningError(f"--tuned {path}: expected an object of methods")
+    for method, entry in data.items():
+        for key in ("options", "run", "objective", "suite"):
+            if not isinstance(entry, dict) or key not in entry:
+                raise TuningError(f"--tuned {path}: {method}: field '{key}' is missing")
+        unknown = set(entry["run"]) - set(RUN_KEYS)
+        if unknown:
+            raise TuningError(f"--tuned {path}: {method}: run setting '{sorted(unknown)[0]}' cannot be tuned")
+    return data
+
+
+def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path) -> list[RunGroup]:
+    """One group per method, with its tuned options and run settings; a method the file does not
+    tune keeps the group's, and an --option the file also sets is refused (which one would win?)."""
+    groups = []
+    for method in group.methods:
+        entry = tuned.get(method)
+        if entry is None:
+            groups.append(replace(group, methods=(method,)))
+            continue
+        if entry["suite"] != group.suite:
+            raise TuningError(f"--tuned {path}: {method} was tuned on suite {entry['suite']}, not {group.suite}")
+        clash = set(entry["options"]) & set(group.options)
+        if clash:
+            raise TuningError(f"--option {sorted(clash)[0]}: also set by --tuned {path} for {method}")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        provenance = {"file": str(path), "sha256": digest, "keys": sorted([*entry["options"], *entry["run"]]),
+                      "objective": entry["objective"], "objective_name": entry.get("objective_name")}
+        groups.append(replace(group, methods=(method,), options={**group.options, **entry["options"]},
+                              tuning=provenance, **entry["run"]))
+    return groups

@@ -1,0 +1,187 @@
+"""Validation splits and `hipbench tune`: tuning never reads a test example, every method gets the
+same declared effort, a killed tuning resumes without repeating finished trials, bad spaces fail in
+one line, and `--tuned` runs the test seeds with the choice, saying so in the record."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hipbench import jobs, registry, runner
+from hipbench.cli import main
+from hipbench.config import RunConfig
+from hipbench.suite import Example, hold_out_validation, with_data_split
+from hipbench.tuning import KEY_OPTIONS, TRIALS, default_space, grid_size
+
+from conftest import make_suite
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = ["--suite", "continual", "--model", "tiny-llama", "--limit", "20", "--steps", "2", "--device", "cpu"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_validation_is_carved_from_training_data_the_same_way_every_time():
+    suite = make_suite()
+    split = hold_out_validation(suite)
+    for before, after in zip(suite.tasks, split.tasks):
+        assert len(after.validation) == 1 and len(after.train) == len(before.train) - 1  # 10 % of 10
+        assert set(after.train) | set(after.validation) == set(before.train)
+        assert not set(after.validation) & set(before.test)
+        assert list(after.train) == [e for e in before.train if e not in after.validation]  # order kept
+        assert after.test == before.test
+    assert hold_out_validation(suite) == split
+    assert split.definition["validation_split"]["validation_examples"] == {"copy": 1, "shout": 1}
+    scored = with_data_split(suite, "holdout-validation")
+    assert [t.test for t in scored.tasks] == [t.validation for t in split.tasks]
+    assert with_data_split(suite, "all-train") is suite
+
+
+def test_the_data_split_is_part_of_a_runs_identity_but_all_train_keeps_old_hashes():
+    base = RunConfig(method="lora", suite="continual", model="tiny-llama", seed=1)
+    assert replace(base, data_split="all-train").hash() == base.hash()
+    assert len({base.hash(), replace(base, data_split="holdout-test").hash(),
+                replace(base, data_split="holdout-validation").hash()}) == 3
+    assert replace(base, tuning={"file": "x"}).hash() == base.hash()  # provenance only
+
+
+def test_every_method_gets_the_same_declared_effort():
+    methods = sorted(name for name, kind in registry.method_kinds().items() if kind == "adapter")
+    assert {name: grid_size(default_space(name)) for name in methods} == {name: TRIALS for name in methods}
+    for name, (key, _) in KEY_OPTIONS.items():
+        assert hasattr(registry.method_class(name).Options(), key), name
+
+
+def poisoned(suite):
+    """Every test answer moved to another option: a test-scored run's accuracy must change."""
+    def poison(example: Example) -> Example:
+        others = [o for o in example.options if o != example.answer] or [example.answer + "x"]
+        return replace(example, answer=others[0])
+    return replace(suite, tasks=tuple(replace(t, test=tuple(poison(e) for e in t.test)) for t in suite.tasks))
+
+
+def test_tuning_never_reads_a_test_example(tmp_path, monkeypatch):
+    space = ["--space", "lr=1e-4,3e-3"]
+    clean = invoke("tune", "--method", "lora", *TINY, *space, "--out", str(tmp_path / "clean"))
+    assert clean.exit_code == 0, clean.output
+    real_load = runner.load_suite
+    monkeypatch.setattr(runner, "load_suite", lambda *args, **kwargs: poisoned(real_load(*args, **kwargs)))
+    dirty = invoke("tune", "--method", "lora", *TINY, *space, "--out", str(tmp_path / "dirty"))
+    assert dirty.exit_code == 0, dirty.output
+    chosen = [json.loads((tmp_path / name / "tuned.json").read_text())["lora"] for name in ("clean", "dirty")]
+    for entry in chosen:
+        entry.pop("storage")
+    assert chosen[0] == chosen[1]
+    # the poison is real: trial 0's very run (same seed, lr and training data), scored on test, sees it
+    for name in ("dirty", "clean"):
+        result = invoke("run", "--method", "lora", *TINY, "--seeds", "42", "--lr", "1e-4",
+                        "--out", str(tmp_path / f"test-{name}"))
+        assert result.exit_code == 0, result.output
+        monkeypatch.setattr(runner, "load_suite", real_load)
+    aa = [json.loads(next((tmp_path / f"test-{name}").rglob("metrics.json")).read_text())["aa"]
+          for name in ("clean", "dirty")]
+    assert aa[0] != aa[1]
+
+
+def test_a_killed_tuning_resumes_without_repeating_finished_trials(tmp_path, monkeypatch):
+    args = ["tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4,1e-3", "--out", str(tmp_path)]
+    real_execute = jobs.execute
+    ran: list[tuple[str, str]] = []
+
+    def killed_at_the_second(job, *rest, **kwargs):
+        if len(ran) == 1:
+            raise KeyboardInterrupt  # stands in for a kill: nothing may catch it
+        result = real_execute(job, *rest, **kwargs)
+        ran.append((job.name, result.status))
+        return result
+
+    monkeypatch.setattr("hipbench.sweeping.execute", killed_at_the_second)
+    interrupted = invoke(*args)  # click turns the interrupt into "Aborted!"
+    assert interrupted.exit_code == 1 and "Aborted!" in interrupted.output
+    assert [status for _, status in ran] == ["complete"]
+    first = ran[0][0]
+
+    def counted(job, *rest, **kwargs):
+        result = real_execute(job, *rest, **kwargs)
+        ran.append((job.name, result.status))
+        return result
+
+    monkeypatch.setattr("hipbench.sweeping.execute", counted)
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert first not in [name for name, _ in ran[1:]]  # its complete record was skipped, not run again
+    assert len(ran[1:]) == 2 and all(status == "complete" for _, status in ran[1:])
+    tuned = json.loads((tmp_path / "tuned.json").read_text())["lora"]
+    assert [t["number"] for t in tuned["trials"]] == [0, 1, 2]  # three trials, none duplicated
+    assert all(t["state"] == "COMPLETE" for t in tuned["trials"])
+    assert sorted(t["params"]["lr"] for t in tuned["trials"]) == [1e-4, 3e-4, 1e-3]
+
+
+def test_tpe_runs_exactly_the_trials_asked_for(tmp_path):
+    result = invoke("tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4,1e-3", "--trials", "2",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    tuned = json.loads((tmp_path / "tuned.json").read_text())["lora"]
+    assert len(tuned["trials"]) == 2 and tuned["sampler"] == "tpe (2 trials)"
+
+
+@pytest.mark.parametrize("space, message", [
+    ("nope=1,2", "--space nope: not a run setting (lr, steps, batch_size) or an option of hiplora"),
+    ("budget=", "--space budget: no values given"),
+    ("k=a,b", "--space k=a: expected int"),
+    ("lr=1e-4,inf", "--space lr=inf: expected a finite number"),
+    ("lr", "--space: expected KEY=V1,V2,..., got 'lr'"),
+])
+def test_bad_spaces_fail_in_one_line(tmp_path, space, message):
+    result = invoke("tune", "--method", "hiplora", *TINY, "--space", space, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {message}" + result.output.strip().split(message, 1)[1]]
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_tuned_runs_take_the_choice_and_say_so(tmp_path):
+    tuned_file = tmp_path / "tuned.json"
+    tuned_file.write_text(json.dumps({"hiplora": {"suite": "continual", "options": {"budget": "0.2"},
+                                                  "run": {"lr": 0.003}, "objective": 0.5,
+                                                  "objective_name": "validation AA"}}))
+    result = invoke("run", "--method", "lora,hiplora", *TINY, "--seeds", "1", "--tuned", str(tuned_file),
+                    "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    configs = {p.parts[-3]: json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("config.json")}
+    hip, lora = configs["hiplora"]["config"], configs["lora"]["config"]
+    assert hip["method_options"] == {"budget": "0.2"} and hip["train"]["lr"] == 0.003
+    assert hip["tuning"]["keys"] == ["budget", "lr"] and hip["tuning"]["file"] == str(tuned_file)
+    assert lora["tuning"] == {} and lora["train"]["lr"] == 5e-4  # not in the file: untouched
+    by_hand = invoke("run", "--method", "hiplora", *TINY, "--seeds", "1", "--option", "budget=0.2", "--lr", "0.003",
+                     "--out", str(tmp_path / "runs"))
+    assert "already complete" in by_hand.output  # the same run: tuning is provenance, not identity
+    clash = invoke("run", "--method", "hiplora", *TINY, "--tuned", str(tuned_file), "--option", "budget=1",
+                   "--out", str(tmp_path / "x"))
+    assert clash.exit_code == 1 and "Error: --option budget: also set by --tuned" in clash.output
+    lr = invoke("run", "--method", "hiplora", *TINY, "--tuned", str(tuned_file), "--lr", "1e-3", "--out",
+                str(tmp_path / "x"))
+    assert lr.exit_code == 2 and "--lr and --tuned" in lr.output
+    tuned_file.write_text("{not json")
+    broken = invoke("run", "--method", "hiplora", *TINY, "--tuned", str(tuned_file), "--out", str(tmp_path / "x"))
+    assert broken.exit_code == 1 and f"Error: --tuned {tuned_file}: not JSON" in broken.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_leaderboards_leave_tuning_trials_out_and_never_mix_data_splits(tmp_path):
+    runs = tmp_path / "runs"
+    assert invoke("tune", "--method", "lora", *TINY, "--space", "lr=1e-4", "--out", str(tmp_path)).exit_code == 0
+    assert invoke("run", "--method", "lora", *TINY, "--seeds", "1", "--out", str(runs)).exit_code == 0
+    built = invoke("leaderboard", str(runs), "--out", str(tmp_path / "lb"))
+    assert built.exit_code == 0, built.output
+    table = json.loads((tmp_path / "lb" / "continual__tiny-llama.json").read_text())
+    assert [row["aa"]["n"] for row in table["rows"]] == [1]  # the holdout-test run; the trial is not a result
+    assert invoke("run", "--method", "lora", *TINY, "--seeds", "2", "--data-split", "all-train",
+                  "--out", str(runs)).exit_code == 0
+    mixed = invoke("leaderboard", str(runs), "--out", str(tmp_path / "lb2"))
+    assert mixed.exit_code == 1 and "refusing to mix runs in one table: 'data_split'" in mixed.output
