@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,3 +184,22 @@ def test_cli_refuses_a_budget_it_cannot_meet_in_one_line(tmp_path):
     assert small.output.endswith("\nError: --budget 100 is below hiplora's minimum of 2496 trainable parameters "
                                  "(rank 1)\n")
     assert not list(tmp_path.rglob("config.json"))
+
+
+def test_leaderboards_show_budget_used_from_each_records_own_counts(tmp_path):
+    from hipbench.leaderboard import write_leaderboards
+
+    published = Path(__file__).resolve().parents[1] / "leaderboards" / "runs" / "continual"
+    write_leaderboards(published, tmp_path)
+    metrics = [json.loads(p.read_text()) for p in published.glob("smollm2-135m/hiplora/seed-*/metrics.json")]
+    used = {m["trainable_params"] / m["budget"] for m in metrics}
+    assert len(used) == 1 and 0.85 < next(iter(used)) < 0.9  # the uniform rule's shortfall, never stored
+    table = json.loads((tmp_path / "continual__smollm2-135m.json").read_text())
+    rows = {row["method"]: row for row in table["rows"]}
+    assert rows["hiplora"]["budget_used"] == sorted(used) and rows["lora"]["budget_used"] == [1.0]
+    assert table["header"]["budget_rule"] == "uniform"
+    markdown = (tmp_path / "continual__smollm2-135m.md").read_text()
+    assert "Budget used" in next(line for line in markdown.splitlines() if line.startswith("| Method"))
+    assert f"{next(iter(used)):.2%}" in markdown and "uniform rule: one rank on every module" in markdown
+    csv = (tmp_path / "continual__smollm2-135m.csv").read_text().splitlines()
+    assert "Budget used" in csv[0].split(",")
