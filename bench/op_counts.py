@@ -67,7 +67,8 @@ def counts(label: str, model: torch.nn.Module, tokenizer, targets: list[str], x:
     ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), GeneralSet((), ()),
                   svd=SVDCache(tempfile.mkdtemp()))
     plan = plan_budget(work, method, RunConfig(method=name, suite="bench", model="op-counts", seed=0))
-    method.attach(work, targets, plan["rank"], ctx)  # the rank the runner solves for the budget
+    # the ranks the runner solves for the budget, under RunConfig's default (uniform) rule as bench/RESULTS.md measured
+    method.attach(work, targets, plan["ranks"], ctx)
     layer = work.get_submodule(targets[0])  # the first target: a q_proj, square, like most of the 8B's
     step = forward_backward(layer, x)
     step()  # first call pays one-time costs (autocast caches, lazy init)

@@ -57,7 +57,8 @@ WORDS = ("river stone light paper window garden silver market engine forest clou
          "number candle orange winter music planet circle doctor yellow mirror island").split()
 LOSS_CHECK_STEPS = 20
 LOSS_TOLERANCE = 1e-3
-SVD_K = {"hiplora": lambda method, rank: method.options.k, "pissa": lambda method, rank: rank}  # top-k each attach reads
+# top-k each attach reads, from the per-module ranks (RunConfig's default uniform rule, as bench/RESULTS.md measured)
+SVD_K = {"hiplora": lambda method, ranks: method.options.k, "pissa": lambda method, ranks: max(ranks.values())}
 
 
 def examples(count: int, words: int, seed: int = 0) -> tuple[Example, ...]:
@@ -151,12 +152,12 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
     plan = plan_budget(work, method, RunConfig(method=name, suite="bench", model=args.model, seed=0, train=cfg))
     cache = SVDCache(svd_dir, device=device, solver=args.svd)
     if name in SVD_K:  # batched, before timing; attach then reads the factors from memory
-        k = SVD_K[name](method, plan["rank"])
+        k = SVD_K[name](method, plan["ranks"])
         _, svd_s = timed(lambda: cache.top_k_many([work.get_submodule(t).weight for t in plan["targets"]], k), device)
     preservation = GeneralSet(tuple(f"{e.prompt} {e.answer}" for e in data[:16]), ())
     ctx = Context(tokenizer=tokenizer, device=device, generator=torch.Generator().manual_seed(0),
                   preservation=preservation, batch_size=args.batch, max_length=cfg.max_length, svd=cache)
-    method.attach(work, plan["targets"], plan["rank"], ctx)
+    method.attach(work, plan["targets"], plan["ranks"], ctx)
     work.to(device)
     _, begin_s = timed(lambda: method.begin_task(work, TaskData(name="bench", scoring="exact", train=data, test=()), ctx),
                        device)  # data-dependent initialisation (SC-LoRA's covariances), before timing

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from hipbench import registry
-from hipbench.budget import BudgetError
+from hipbench.budget import DEFAULT_TOLERANCE, RULES, BudgetError
 from hipbench.config import DEFAULT_SEEDS, resolve_device
 from hipbench.leaderboard import LeaderboardError, write_leaderboards
 from hipbench.models import ALIASES, DEFAULT_MODEL, ModelError, cache_dir
@@ -50,6 +50,11 @@ def run_options(required: bool):
                      help="Alias, Hugging Face id, local directory, or .gguf file."),
         click.option("--budget", type=int, default=None,
                      help="Trainable parameters per task. Default: LoRA rank 8 on every target module."),
+        click.option("--budget-rule", default="fill", show_default=True, type=click.Choice(RULES),
+                     help="fill: rank r or r + 1 per module, count within the tolerance of the budget; uniform: "
+                          "one rank for all (what the published records ran)."),
+        click.option("--budget-tolerance", type=float, default=DEFAULT_TOLERANCE, show_default=True,
+                     help="fill: the largest shortfall of the trainable count below the budget, as a fraction."),
         click.option("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), show_default=True),
         click.option("--steps", type=int, default=TrainConfig.steps, show_default=True, help="Optimizer steps per task."),
         click.option("--limit", type=int, default=None, help="Cap examples per split (smoke runs; recorded)."),
@@ -87,9 +92,9 @@ def run_options(required: bool):
     return decorate
 
 
-def group_from_options(methods, suite, model, budget, seeds, steps, limit, batch_size, lr, device, data_dir,
-                       options, save_adapters, edit_mode, num_edits, data_file, tasks_from, merge_rule,
-                       merge_instances, svd, trust_remote_code, data_split) -> RunGroup:
+def group_from_options(methods, suite, model, budget, budget_rule, budget_tolerance, seeds, steps, limit,
+                       batch_size, lr, device, data_dir, options, save_adapters, edit_mode, num_edits, data_file,
+                       tasks_from, merge_rule, merge_instances, svd, trust_remote_code, data_split) -> RunGroup:
     try:
         seed_list = parse_ints(seeds)
     except ValueError as error:
@@ -103,7 +108,7 @@ def group_from_options(methods, suite, model, budget, seeds, steps, limit, batch
                     options=option_strings, save_adapters=save_adapters, edit_mode=edit_mode,
                     num_edits=num_edits, data=data_file, tasks_from=tasks_from, merge_rule=merge_rule,
                     merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code,
-                    data_split=data_split)
+                    budget_rule=budget_rule, budget_tolerance=budget_tolerance, data_split=data_split)
 
 
 @click.group()

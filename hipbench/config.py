@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from hipbench import __version__
+from hipbench.budget import DEFAULT_TOLERANCE, RULES
 from hipbench.method import ADDED_LATER, DEFAULT_TARGETS, defaulted_later
 from hipbench.spectral import SOLVERS
 from hipbench.suite import DATA_SPLITS
@@ -47,6 +48,12 @@ class RunConfig:
     trust_remote_code: bool = field(default=False, metadata={ADDED_LATER: True})
     # --svd: top-k SVD solver of hipbench.spectral.SVDCache ("exact" or "fast")
     svd: str = field(default="exact", metadata={ADDED_LATER: True})
+    # --budget-rule (hipbench.budget): "uniform" is what every published record ran, so it is this
+    # field's default and leaves their hashes as they were; new runs get "fill" from RunGroup
+    budget_rule: str = field(default="uniform", metadata={ADDED_LATER: True})
+    # --budget-tolerance: changes no number, only whether a "fill" run may start; in the hash when not
+    # the default, so a run allowed by a looser tolerance never stands in for one that met 1 %
+    budget_tolerance: float = field(default=DEFAULT_TOLERANCE, metadata={ADDED_LATER: True})
     # how the suite's data is split (hipbench.suite.DATA_SPLITS); records made before validation
     # splits existed trained on all training data: "all-train", the default here, means that
     data_split: str = field(default="all-train", metadata={ADDED_LATER: True})
@@ -65,6 +72,10 @@ class RunConfig:
             raise ValueError(f"--batch-size must be at least 1 (got {self.train.batch_size})")
         if not self.train.lr > 0:
             raise ValueError(f"--lr must be positive (got {self.train.lr})")
+        if self.budget_rule not in RULES:
+            raise ValueError(f"--budget-rule {self.budget_rule}: expected one of {', '.join(RULES)}")
+        if not 0 <= self.budget_tolerance < 1:
+            raise ValueError(f"--budget-tolerance must be in [0, 1) (got {self.budget_tolerance:g})")
         if self.svd not in SOLVERS:
             raise ValueError(f"--svd {self.svd}: expected one of {', '.join(SOLVERS)}")
         if self.data_split not in DATA_SPLITS:

@@ -15,6 +15,11 @@ changed weight's ΔW, marked "(ΔW)"; the header's budget, steps and tasks are t
 (an editors-only table says it has no budget), and a sentence under the note says so. Columns a
 protocol added after records were published (`OPTIONAL_COLUMNS`) appear only in tables where a
 record has them, so tables of older records are rebuilt byte for byte.
+
+"Budget used" is trainable / budget of each run (`hipbench.budget.budget_used`), computed from the
+record's own `trainable_params` and `budget`, which every record has, so older records show their
+real share too; the header names the budget rule the runs followed ("uniform" where the config
+predates the field, as every such record ran it).
 """
 from __future__ import annotations
 
@@ -28,12 +33,15 @@ from urllib.parse import quote
 import pandas as pd
 
 from hipbench import comparisons
+from hipbench.budget import budget_used
 from hipbench.metrics import mean_std
 from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
 
 # Settings that must agree inside one table (everything of the config except method, seed, options).
-COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "data_dir")
+COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "data_dir", "budget_rule", "data_split")
+# COMPARED fields added later, with the value a config without them ran
+LATER_DEFAULTS = {"budget_rule": "uniform", "data_split": "all-train"}
 
 
 class LeaderboardError(ValueError):
@@ -108,28 +116,34 @@ def budget_text(header: dict) -> str:
     """The header's budget, as every table page states it."""
     if header["budget"] is None:
         return NO_BUDGET
-    return f"{header['budget']} trainable parameters per task"
+    rule = {"uniform": "one rank on every module", "fill": "rank r or r + 1 per module"}[header["budget_rule"]]
+    return f"{header['budget']} trainable parameters per task; {header['budget_rule']} rule: {rule}"
 
 
 def is_editor_record(record: dict) -> bool:
     return record["metrics"].get("method_kind") == "editor"
 
 
-def data_split(cfg: dict) -> str:
-    """A record's data split; records made before validation splits trained on all training data."""
-    return cfg.get("data_split", "all-train")
-
-
 def check_comparable(records: list[dict]) -> None:
     reference = records[0]["config"]["config"]
     for record in records[1:]:
         cfg = record["config"]["config"]
-        for key, value, expected in [(key, cfg[key], reference[key]) for key in COMPARED] + [
-                ("data_split", data_split(cfg), data_split(reference))]:
-            if value != expected:
+        for key in COMPARED:
+            mine, theirs = config_value(cfg, key), config_value(reference, key)
+            if mine != theirs:
                 raise LeaderboardError(
-                    f"refusing to mix runs in one table: '{key}' is {json.dumps(expected)} in "
-                    f"{records[0]['dir']} but {json.dumps(value)} in {record['dir']}")
+                    f"refusing to mix runs in one table: '{key}' is {json.dumps(theirs)} in "
+                    f"{records[0]['dir']} but {json.dumps(mine)} in {record['dir']}")
+
+
+def config_value(cfg: dict, key: str):
+    """A run config's field, or the value a config from before the field existed ran."""
+    return cfg[key] if key in cfg or key not in LATER_DEFAULTS else LATER_DEFAULTS[key]
+
+
+def rank_order(rank: int | str) -> tuple[int, str]:
+    """Ranks of a row in order: a uniform 8 and a filled "7–8" sort by their lowest rank."""
+    return int(str(rank).split("–")[0]), str(rank)
 
 
 def _fmt(mean: float, std: float, n: int) -> str:
@@ -162,7 +176,8 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
         metrics = [r["metrics"] for r in group]
         row = {"method": label, "seeds": [r["config"]["config"]["seed"] for r in group],
                "trainable_params": sorted({m["trainable_params"] for m in metrics}),
-               "rank": sorted({m["rank"] for m in metrics}),
+               "rank": sorted({m["rank"] for m in metrics}, key=rank_order),
+               "budget_used": sorted({used for m in metrics if (used := budget_used(m)) is not None}),
                "hardware": sorted({r["config"]["environment"]["hardware"] for r in group}),
                "git_commit": sorted({r["config"]["environment"]["git_commit"] for r in group}),
                "runs": [str(r["dir"]) for r in group]}
@@ -187,7 +202,8 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
     protocol = protocol_of(records[0])
     header = {"suite": cfg["suite"], "model": cfg["model"], "tasks": first["tasks"],
               "budget": first["budget"] if adapters else None, "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],
-              "train": cfg["train"], "target_modules": cfg["target_modules"], "protocol": protocol}
+              "train": cfg["train"], "target_modules": cfg["target_modules"], "protocol": protocol,
+              "budget_rule": config_value(cfg, "budget_rule")}
     if cfg.get("protocol_options"):
         header["protocol_options"] = cfg["protocol_options"]
     if first.get("steps_rule"):  # a protocol with its own step rule (editing: a cap and an early stop)
@@ -201,7 +217,8 @@ def to_frame(rows: list[dict], numeric: bool, protocol: str = "continual") -> pd
         editor = row.get("kind") == "editor"
         line = {"Method": row["method"], "Seeds": len(row["seeds"]),
                 "Trainable params": "/".join(map(str, row["trainable_params"])) + (" changed" if editor else ""),
-                "Rank": "/".join(map(str, row["rank"])) + (" (ΔW)" if editor else "")}
+                "Rank": "/".join(map(str, row["rank"])) + (" (ΔW)" if editor else ""),
+                "Budget used": budget_cell(row["budget_used"], numeric)}
         for key, title in columns(protocol, rows):
             cell = row[key]
             if numeric:
@@ -214,6 +231,16 @@ def to_frame(rows: list[dict], numeric: bool, protocol: str = "continual") -> pd
             line["Runs"] = run_links(row)
         table.append(line)
     return pd.DataFrame(table)
+
+
+def budget_cell(used: list[float], numeric: bool) -> float | str:
+    """A row's trainable / budget: "99.93%" (several values across seeds joined by "/"), "n/a" for
+    an editor; in the CSV the fraction itself (NaN for an editor)."""
+    if not used:
+        return math.nan if numeric else "n/a"
+    if numeric:
+        return used[0] if len(used) == 1 else "/".join(map(str, used))
+    return "/".join(f"{u:.2%}" for u in used)
 
 
 def run_links(row: dict) -> str:
@@ -268,7 +295,7 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     records, incomplete = collect(runs_dir)
     if suite is not None:
         records = [r for r in records if r["config"]["config"]["suite"] == suite]
-    records = [r for r in records if data_split(r["config"]["config"]) != "holdout-validation"]  # tuning trials
+    records = [r for r in records if config_value(r["config"]["config"], "data_split") != "holdout-validation"]  # trials
     if not records:
         raise LeaderboardError(f"no complete run records under {runs_dir}"
                                + (f" for suite {suite}" if suite else ""))

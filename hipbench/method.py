@@ -6,6 +6,7 @@ is what keeps results comparable across methods (DESIGN.md, property 4).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -15,6 +16,20 @@ from torch import nn
 from hipbench.suite import GeneralSet, TaskData
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+Ranks = int | Mapping[str, int]  # one rank for every target module, or one per target name
+
+
+def module_ranks(rank: Ranks, targets: Sequence[str]) -> dict[str, int]:
+    """Every target's rank, whether `attach` got one rank for all (the legacy contract, and what a
+    third-party plugin may still pass on) or a mapping from the budget solver (`hipbench.budget`,
+    which gives unequal ranks when that brings the trainable count within 1 % of the budget)."""
+    if isinstance(rank, Mapping):
+        missing = [name for name in targets if name not in rank]
+        if missing:
+            raise ValueError(f"no rank given for target module {missing[0]}")
+        return {name: int(rank[name]) for name in targets}
+    return {name: int(rank) for name in targets}
 
 
 @dataclass
@@ -55,13 +70,21 @@ class Method:
 
     # --- budget -------------------------------------------------------------------------
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
+        """Trainable parameters of one module of this shape at this rank; must grow with the rank
+        (the budget solver relies on it)."""
         raise NotImplementedError
 
-    def trainable_count(self, shapes: list[tuple[int, int]], rank: int) -> int:
-        return sum(self.trainable_per_module(out_f, in_f, rank) for out_f, in_f in shapes)
+    def trainable_count(self, shapes: list[tuple[int, int]], rank: int | Sequence[int]) -> int:
+        """Trainable parameters over `shapes` at one rank for all, or at `rank[i]` for shape i."""
+        ranks = [rank] * len(shapes) if isinstance(rank, int) else list(rank)
+        if len(ranks) != len(shapes):
+            raise ValueError(f"{len(ranks)} ranks for {len(shapes)} modules")
+        return sum(self.trainable_per_module(out_f, in_f, r) for (out_f, in_f), r in zip(shapes, ranks))
 
     # --- hooks --------------------------------------------------------------------------
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
+        """Wrap every target linear. `rank` is one rank for all targets or a rank per target name
+        (`module_ranks` reads either); each method's docstring states its scaling with unequal ranks."""
         raise NotImplementedError
 
     def begin_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hipbench import registry
+from hipbench.budget import DEFAULT_TOLERANCE, RULES
 from hipbench.config import DEFAULT_SEEDS, RunConfig
 from hipbench.models import DEFAULT_MODEL
 from hipbench.suite import DATA_SPLITS, SuiteDataError
@@ -65,6 +66,8 @@ class RunGroup:
     merge_instances: int | None = None
     svd: str = "exact"
     trust_remote_code: bool = False
+    budget_rule: str = "fill"  # new runs: within 1 %; published sweep files say "uniform" (RunConfig)
+    budget_tolerance: float = DEFAULT_TOLERANCE
     # new runs hold a validation split out of training (RunConfig's own default, "all-train", is
     # what records made before validation splits mean)
     data_split: str = "holdout-test"
@@ -101,8 +104,8 @@ class RunGroup:
         return [RunConfig(method=method, suite=self.suite, model=self.model, seed=seed, budget=self.budget,
                           method_options=dict(sorted(self.options.items())), data_dir=self.data_dir,
                           limit=self.limit, train=train, device=device, protocol_options=protocol_options,
-                          trust_remote_code=self.trust_remote_code, svd=self.svd, data_split=self.data_split,
-                          tuning=self.tuning)
+                          trust_remote_code=self.trust_remote_code, svd=self.svd, budget_rule=self.budget_rule,
+                          budget_tolerance=self.budget_tolerance, data_split=self.data_split, tuning=self.tuning)
                 for method in self.methods for seed in self.seeds]
 
 
@@ -184,6 +187,7 @@ READERS = {
     "save_adapters": _typed(bool), "edit_mode": _typed(str, EDIT_MODES), "num_edits": _typed(int),
     "data": _typed(str), "tasks_from": _typed(str), "merge_rule": _typed(str), "merge_instances": _typed(int),
     "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool), "data_split": _typed(str, DATA_SPLITS),
+    "budget_rule": _typed(str, RULES), "budget_tolerance": _typed(float),
 }
 assert set(READERS) | {"tuning"} == {f.name for f in dataclasses.fields(RunGroup)}  # tuning: from --tuned only
 

@@ -19,6 +19,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from hipbench import registry
+from hipbench.budget import budget_used
 from hipbench.config import RunConfig, environment
 from hipbench.editor import check_protocol
 from hipbench.method import Method, identity_options, options_from_strings
@@ -126,6 +127,7 @@ def _run_locked(loaded: LoadedModel, suite: Suite, cfg: RunConfig, method: Metho
         record.fail(f"trainable count {metrics['trainable_params']} differs from the budget plan "
                     f"{metrics['planned_trainable']}")
         raise RuntimeError(f"{cfg.method}: trainable count does not match its budget plan")
+    metrics["budget_used"] = budget_used(metrics)
     metrics["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record.finish(metrics)
     return RunOutcome(cfg.method, cfg.seed, directory, COMPLETE, metrics)
@@ -176,7 +178,8 @@ def prepare(configs: list[RunConfig], log=lambda message: print(message, file=sy
             continue
         log(f"{cfg.method}: budget {plan['budget']} trainable parameters"
             f"{' (default: LoRA rank 8 on every target module)' if cfg.budget is None else ''}, "
-            f"rank {plan['rank']} on {plan['modules']} modules -> {plan['planned_trainable']} trainable")
+            f"rank {plan['rank']} on {plan['modules']} modules ({cfg.budget_rule} rule) -> "
+            f"{plan['planned_trainable']} trainable ({plan['planned_trainable'] / plan['budget']:.2%} of the budget)")
     if first.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
     return Prepared(suite, protocol, loaded, environment(first.device))

@@ -34,6 +34,8 @@ Choices where the recap is silent or inconsistent (recorded here, tested in test
   projection's gradient, and projecting after the update equals projecting in the next forward);
   only the rounding differs, so "step" runs are records of their own. It exists because the
   per-forward projections cost launches, not FLOPs (bench/RESULTS.md).
+- Unequal residual ranks (the budget solver's r on some modules, r + 1 on others): every module
+  keeps its k principal entries and takes its own residual scaling s_i = alpha / r_i, as LoRA.
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from hipbench.method import ADDED_LATER, Context, Method, adapted_layers, adapter_input, replace_module
+from hipbench.method import (ADDED_LATER, Context, Method, Ranks, adapted_layers, adapter_input, module_ranks,
+                             replace_module)
 
 
 @dataclass
@@ -250,16 +253,16 @@ class HiPLoRA(Method):
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return min(self.options.k, out_features, in_features) + rank * (out_features + in_features)
 
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
         self.stacks = {}  # a new model: its own stacked constants
         if self.options.budget_mode not in ("projection", "penalty"):
             raise ValueError(f"--option budget_mode={self.options.budget_mode}: expected projection or penalty")
         if self.options.complement not in ("forward", "step"):
             raise ValueError(f"--option complement={self.options.complement}: expected forward or step")
-        for name in targets:
+        for name, r in module_ranks(rank, targets).items():
             base = model.get_submodule(name)
             u, sigma, v = ctx.svd.top_k(base.weight, self.options.k)
-            replace_module(model, name, HiPLoRALinear(base, u, sigma, v, rank, self.options.alpha / rank,
+            replace_module(model, name, HiPLoRALinear(base, u, sigma, v, r, self.options.alpha / r,
                                                       self.options.budget, ctx.generator,
                                                       factors_in_complement=self.options.complement == "step"))
 

@@ -10,7 +10,8 @@ log density:
     L = L_task + (λ / 2) Σ_W [ tr(D^T G D Ā) + δ ||D||^2 ],  D = W - W*   (curvature = "kfac")
 
 The architecture is LoRA's (`hipbench.methods.lora.LoRALinear`: A Kaiming, B = 0, s = alpha / r),
-and one adapter keeps training across tasks as in the LoRA baseline. The paper compares diagonal,
+and one adapter keeps training across tasks as in the LoRA baseline. With unequal ranks each module
+takes LoRA's s_i = alpha / r_i; the penalty is per parameter and needs no rescaling. The paper compares diagonal,
 block K-FAC and block tri-diagonal K-FAC curvature; we offer the first two. "kfac" treats A and B
 as two linear maps, each with Kronecker factors Ā = mean over tokens of its input a a^T and
 G = (1/N) Σ_examples Σ_tokens g g^T of its output gradient g ("K-FAC expand", Eschenhagen et al.
@@ -53,7 +54,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, replace_module
+from hipbench.method import Context, Method, Ranks, adapted_layers, module_ranks, replace_module
 from hipbench.methods.lora import LoRALinear
 from hipbench.suite import Example, GeneralSet, TaskData
 from hipbench.train import IGNORE, collate, encode
@@ -137,9 +138,9 @@ class LaLoRA(Method):
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return rank * (out_features + in_features)
 
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
-        for name in targets:
-            replace_module(model, name, LoRALinear(model.get_submodule(name), rank, self.options.alpha / rank,
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
+        for name, r in module_ranks(rank, targets).items():
+            replace_module(model, name, LoRALinear(model.get_submodule(name), r, self.options.alpha / r,
                                                    self.options.dropout, ctx.generator))
         if self.options.fisher == "true":  # its own stream: the run's generator orders the data
             self.sampler = torch.Generator().manual_seed(ctx.generator.initial_seed())

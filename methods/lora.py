@@ -12,6 +12,10 @@ Choices where the paper is silent: in a task stream the same adapter keeps train
 task with a fresh optimizer per task (the "SeqLoRA" baseline of O-LoRA, Wang et al. 2023);
 dropout defaults to 0 so that runs are deterministic; `rslora` switches s to alpha / sqrt(r)
 (Kalajdzievski 2023), as PEFT's `use_rslora`.
+
+Unequal ranks (the budget solver gives rank r on some modules and r + 1 on others): each module
+takes its own s_i = alpha / r_i (alpha / sqrt(r_i) with rslora), as PEFT's `rank_pattern` does with
+one `lora_alpha`, so the update's scale per unit of rank is the same on every module.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, adapter_input, replace_module
+from hipbench.method import Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, replace_module
 
 
 @dataclass
@@ -63,11 +67,10 @@ class LoRA(Method):
     def scaling(self, rank: int) -> float:
         return self.options.alpha / (math.sqrt(rank) if self.options.rslora else rank)
 
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
-        for name in targets:
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
+        for name, r in module_ranks(rank, targets).items():
             base = model.get_submodule(name)
-            replace_module(model, name, LoRALinear(base, rank, self.scaling(rank), self.options.dropout,
-                                                   ctx.generator))
+            replace_module(model, name, LoRALinear(base, r, self.scaling(r), self.options.dropout, ctx.generator))
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         return {name: (layer.scaling * layer.lora_B.detach(), layer.lora_A.detach())

@@ -31,6 +31,8 @@ Choices where the paper is silent or the code is not ours to copy:
 - dropout 0 (the scripts use 0.1) so runs are deterministic, as for LoRA.
 - The task-1 adapter is the one created at `attach`; a new one is added in `begin_task` after each
   finished task. New A's are drawn from the run's generator on the CPU, then moved to the device.
+- Unequal ranks: module i's adapters all have its rank r_i (every task's new adapter too, so each
+  task trains the same matched count) and its own s_i = alpha / r_i, as LoRA.
 - ΔW relative to the pretrained W concatenates every task's factors: [s B_1 | ... | s B_t] and
   [A_1 ; ... ; A_t] (rank t·r).
 """
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, adapter_input, replace_module
+from hipbench.method import Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, replace_module
 from hipbench.suite import TaskData
 
 
@@ -99,25 +101,25 @@ class OLoRA(Method):
 
     def __init__(self, options: OLoRAOptions | None = None) -> None:
         super().__init__(options)
-        self.rank = 0
+        self.ranks: dict[str, int] = {}  # per adapted module: the rank of each of its task adapters
         self.frozen_params = 0  # adapter parameters of earlier tasks: kept in memory, not trainable
         self._task_done = False
 
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return rank * (out_features + in_features)
 
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
-        self.rank = rank
-        for name in targets:
-            layer = OLoRALinear(model.get_submodule(name), self.options.alpha / rank, self.options.dropout)
-            layer.add_adapter(rank, ctx.generator)
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
+        self.ranks = module_ranks(rank, targets)
+        for name, r in self.ranks.items():
+            layer = OLoRALinear(model.get_submodule(name), self.options.alpha / r, self.options.dropout)
+            layer.add_adapter(r, ctx.generator)
             replace_module(model, name, layer)
 
     def begin_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         if not self._task_done:  # the first task trains the adapter made at attach
             return
-        for layer in adapted_layers(model, OLoRALinear).values():
-            layer.add_adapter(self.rank, ctx.generator)
+        for name, layer in adapted_layers(model, OLoRALinear).items():
+            layer.add_adapter(self.ranks[name], ctx.generator)
         self.frozen_params = sum(p.numel() for layer in adapted_layers(model, OLoRALinear).values()
                                  for p in [*layer.lora_A, *layer.lora_B] if not p.requires_grad)
         self._task_done = False
@@ -132,9 +134,9 @@ class OLoRA(Method):
     def load_state_dict(self, model: nn.Module, state: dict) -> None:
         """Grow every layer back to the checkpoint's adapter count (values are loaded after this,
         so the throwaway generator leaves the run's own generator untouched)."""
-        for layer in adapted_layers(model, OLoRALinear).values():
+        for name, layer in adapted_layers(model, OLoRALinear).items():
             while len(layer.lora_A) < state["adapters"]:
-                layer.add_adapter(self.rank, torch.Generator())
+                layer.add_adapter(self.ranks[name], torch.Generator())
         self.frozen_params, self._task_done = state["frozen_params"], state["task_done"]
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:

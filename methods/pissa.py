@@ -15,6 +15,10 @@ Defaults: s = 1 (`alpha = r`, the reference repository's r = alpha = 128), the e
 shared cache (`niter = 0`); `niter = K > 0` uses `torch.svd_lowrank(W, r, niter=K)` like PEFT's
 `pissa_niter_K`. In a task stream the adapter keeps training across tasks (as for LoRA); the
 principal initialisation happens once, from the pretrained weights.
+
+Unequal ranks: module i takes the top-r_i triplets of its own W; s is the same on every module (it
+does not depend on the rank: PiSSA sets alpha = r), so a module's start s B0 A0 is its rank-r_i
+principal part whatever r_i is.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, replace_module
+from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, delta_from_start, module_ranks,
+                             replace_module)
 
 
 @dataclass
@@ -70,10 +75,10 @@ class PiSSA(Method):
             return u[:, :rank], s[:rank], v[:, :rank]
         return ctx.svd.top_k(weight, rank)
 
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
-        for name in targets:
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
+        for name, r in module_ranks(rank, targets).items():
             base = model.get_submodule(name)
-            u, s, v = self.principal_factors(base.weight, rank, ctx)
+            u, s, v = self.principal_factors(base.weight, r, ctx)
             replace_module(model, name, PiSSALinear(base, u, s, v, self.options.scaling))
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -28,6 +28,7 @@ Choices where the paper is silent to us or hipbench differs:
   alpha = 16 as the LoRA baseline (s = 2 at r = 8). Top-r eigenvectors are taken even when fewer
   than r eigenvalues of ΔCov are positive.
 - A bias, where a layer has one, is not part of h (h = W0 x).
+- Unequal ranks: module i takes the top-r_i eigenvectors and its own s_i = alpha / r_i, as LoRA.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, replace_module
+from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, delta_from_start, module_ranks,
+                             replace_module)
 from hipbench.suite import Example, TaskData
 from hipbench.train import collate, encode
 
@@ -147,12 +149,12 @@ class SCLoRA(Method):
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return rank * (out_features + in_features)
 
-    def attach(self, model: nn.Module, targets: list[str], rank: int, ctx: Context) -> None:
-        for name in targets:
+    def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
+        for name, r in module_ranks(rank, targets).items():
             base = model.get_submodule(name)
-            if rank > base.out_features:
-                raise ValueError(f"sclora: rank {rank} exceeds the output width {base.out_features} of {name}")
-            replace_module(model, name, SCLoRALinear(base, rank, self.options.alpha / rank))
+            if r > base.out_features:
+                raise ValueError(f"sclora: rank {r} exceeds the output width {base.out_features} of {name}")
+            replace_module(model, name, SCLoRALinear(base, r, self.options.alpha / r))
 
     def begin_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         if self.initialised:

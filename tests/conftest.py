@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from hipbench.method import DEFAULT_TARGETS, Context, find_targets
+from hipbench.method import DEFAULT_TARGETS, Context, Ranks, find_targets
 
 from hipbench.models import LoadedModel, tiny_llama
 from hipbench.suite import Example, GeneralSet, Suite, TaskData
@@ -54,12 +54,13 @@ def tiny_suite() -> Suite:
     return make_suite()
 
 
-def attach_method(tiny, method, rank: int, preservation: GeneralSet):
-    """Freeze the tiny model, attach `method` at `rank`; returns (model, pretrained copy, context)."""
+def attach_method(tiny, method, rank: Ranks, preservation: GeneralSet, svd=None):
+    """Freeze the tiny model, attach `method` at `rank` (one for all targets, or a rank per target
+    name); returns (model, pretrained copy, context). `svd`: an SVDCache, for methods that read one."""
     model, tokenizer = tiny
     pretrained = copy.deepcopy(model)
     model.requires_grad_(False)
-    ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), preservation)
+    ctx = Context(tokenizer, torch.device("cpu"), torch.Generator().manual_seed(0), preservation, svd=svd)
     method.attach(model, find_targets(model, DEFAULT_TARGETS), rank, ctx)
     return model, pretrained, ctx
 

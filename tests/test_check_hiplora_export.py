@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -35,5 +36,7 @@ def test_hiplora_exports_satisfy_the_invariants_and_lora_exports_do_not(tmp_path
     assert len(adapters) == 4
     for directory in adapters:
         assert checker.check_adapter(directory, model, 8, 1e-4) == []
+        # the "fill" budget rule gives residual ranks 7 and 8: PEFT reads them from rank_pattern
+        assert json.loads((directory / "adapter_config.json").read_text())["rank_pattern"]
     lora_failures = checker.check_adapter(exported(tmp_path / "l", "lora")[-1], model, 8, 1e-4)
     assert len(lora_failures) > 10

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hipbench import metrics, scoring
-from hipbench.budget import default_budget, solve_rank, target_shapes
+from hipbench.budget import allocate_ranks, default_budget, rank_histogram, rank_summary, target_shapes
 from hipbench.config import RunConfig
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
@@ -75,16 +75,20 @@ def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[
 
 
 def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
-    """Targets, budget, solved rank and exact trainable count, before anything is trained. A
-    knowledge editor has none of these (`hipbench.editor`): its plan is empty."""
+    """Targets, budget, solved ranks and exact trainable count, before anything is trained, under
+    the run's budget rule (`hipbench.budget`). `ranks` maps each target to its rank (what `attach`
+    takes); `rank` is their summary (the rank, or "min–max") and `rank_histogram` their counts, as
+    the record keeps them. A knowledge editor has none of these (`hipbench.editor`): its plan is empty."""
     if is_editor(method):
-        return {"targets": [], "budget": None, "rank": None, "planned_trainable": None, "modules": 0}
+        return {"targets": [], "budget": None, "rank": None, "ranks": {}, "rank_histogram": None,
+                "planned_trainable": None, "modules": 0}
     targets = find_targets(model, cfg.target_modules)
     shapes = target_shapes(model, targets)
     budget = cfg.budget if cfg.budget is not None else default_budget(shapes)
-    rank = solve_rank(method, shapes, budget)
-    return {"targets": targets, "budget": budget, "rank": rank,
-            "planned_trainable": method.trainable_count(shapes, rank), "modules": len(targets)}
+    ranks = allocate_ranks(method, shapes, budget, cfg.budget_rule, cfg.budget_tolerance)
+    return {"targets": targets, "budget": budget, "rank": rank_summary(ranks), "ranks": dict(zip(targets, ranks)),
+            "rank_histogram": rank_histogram(ranks), "planned_trainable": method.trainable_count(shapes, ranks),
+            "modules": len(targets)}
 
 
 def evaluate(model: nn.Module, tokenizer, suite: Suite, after_task: int, cfg: RunConfig,
@@ -216,7 +220,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     model.to("cpu")
     origin, pretrained = origins(model), loaded.model.state_dict()
-    method.attach(model, plan["targets"], plan["rank"], ctx)
+    method.attach(model, plan["targets"], plan["ranks"], ctx)
     model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     generators = {"init": generator, "data_order": data_order}
@@ -251,7 +255,8 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
     result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
     result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
-    result.update({"budget": plan["budget"], "rank": plan["rank"], "trainable_params": trainable,
+    result.update({"budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
+                   "trainable_params": trainable,
                    "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
                    "train": train_log})
     return result

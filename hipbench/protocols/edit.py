@@ -232,7 +232,7 @@ def attach(base: nn.Module, method: Method, plan: dict, ctx: Context,
     modules' names by identity (`continual.origins`), which tell a checkpoint what is pretrained."""
     model = frozen_copy(base).to("cpu")
     origin = origins(model)
-    method.attach(model, plan["targets"], plan["rank"], ctx)
+    method.attach(model, plan["targets"], plan["ranks"], ctx)
     return model.to(device), origin
 
 
@@ -390,7 +390,8 @@ def _adapter_edits(stream: Stream, method: Method, budget: dict) -> tuple[dict[s
             export_peft_adapter(method.delta_factors(model), adapters / "final", s.loaded.name)
         final_method = method
     deltas = {name: delta.cpu() for name, delta in final_method.delta_weights(model).items()}
-    return deltas, {"budget": budget["budget"], "rank": budget["rank"], "trainable_params": trainable,
+    return deltas, {"budget": budget["budget"], "rank": budget["rank"], "rank_histogram": budget["rank_histogram"],
+                    "trainable_params": trainable,
                     "planned_trainable": budget["planned_trainable"], "adapted_modules": budget["modules"]}
 
 

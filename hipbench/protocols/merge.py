@@ -26,7 +26,7 @@ For one (method, seed):
 safetensors, per module; every method's ΔW is low rank, see `Method.delta_factors`) under
 `<out>/<suite>/<model>/.adapters/<key>/`, where the key hashes everything that determines it:
 model, method, resolved method options, seed, the task's name, scoring and training examples,
-the preservation set, the train config, budget, rank, targets, `--limit` and device. The merge
+the preservation set, the train config, budget, rank (and each module's, when they differ), targets, `--limit` and device. The merge
 rule and instance count are not in it, so a second run with the other rule retrains nothing.
 Each run records which adapters it trained and which it reused; an adapter stored by an earlier,
 interrupted attempt of the same record (`trained_by` in its metadata) counts as trained by it.
@@ -162,6 +162,8 @@ def adapter_identity(loaded: LoadedModel, method: Method, task: TaskData, preser
         "limit": cfg.limit,
         "device": cfg.device,
     }
+    if len(set(plan["ranks"].values())) > 1:  # unequal ranks ("fill" rule): uniform ones keep their key
+        identity["ranks"] = plan["ranks"]
     if cfg.svd != "exact":  # the SVD solver shapes PiSSA's and HiP-LoRA's start; adapters cached before it keep their key
         identity["svd"] = cfg.svd
     return identity
@@ -224,7 +226,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     ctx = Context(tokenizer=loaded.tokenizer, device=device, generator=torch.Generator().manual_seed(seed),
                   preservation=suite.preservation, batch_size=cfg.train.batch_size,
                   max_length=cfg.train.max_length, svd=svd)
-    fresh.attach(model, plan["targets"], plan["rank"], ctx)
+    fresh.attach(model, plan["targets"], plan["ranks"], ctx)
     model.to(device)
     fresh.begin_task(model, task, ctx)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -417,7 +419,8 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     for key in ("principal_energy", "drift_left", "drift_right"):
         result[key] = _mean([spectral[task]["mean"][key] for task in names])
     result.update({
-        "budget": plan["budget"], "rank": plan["rank"], "trainable_params": trainable[0],
+        "budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
+        "trainable_params": trainable[0],
         "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
         "adapters": adapter_log, "adapters_trained": sum(e["status"] == "trained" for e in adapter_log),
         "adapters_reused": sum(e["status"] == "reused" for e in adapter_log), "spectral_by_task": spectral,
