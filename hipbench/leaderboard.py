@@ -137,7 +137,11 @@ def check_comparable(records: list[dict]) -> None:
 
 
 def config_value(cfg: dict, key: str):
-    """A run config's field, or the value a config from before the field existed ran."""
+    """A run config's field, or the value a config from before the field existed ran. `train`
+    leaves out the settings `hipbench tune` chose for the run (its `tuning` keys): a tuned learning
+    rate is the method's own, as its options are, while a tuned and an untuned run still differ."""
+    if key == "train" and cfg.get("tuning", {}).get("keys"):
+        return {k: v for k, v in cfg["train"].items() if k not in cfg["tuning"]["keys"]} | {"tuned": True}
     return cfg[key] if key in cfg or key not in LATER_DEFAULTS else LATER_DEFAULTS[key]
 
 
@@ -156,9 +160,12 @@ def _fmt(mean: float, std: float, n: int) -> str:
 
 
 def method_label(cfg: dict) -> str:
-    """`method [k=v,...]`: the row a run belongs to (method options make a separate row)."""
+    """`method [k=v,...]`: the row a run belongs to (method options make a separate row); runs with
+    settings from `hipbench tune` (`--tuned`) are marked `(tuned)`."""
     options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
-    return cfg["method"] + (f" [{options}]" if options else "")
+    tuned = [f"{k}={cfg['train'][k]:g}" for k in ("lr", "steps", "batch_size") if k in cfg.get("tuning", {}).get("keys", [])]
+    return (cfg["method"] + (f" [{options}]" if options else "")
+            + (f" (tuned{': ' + ', '.join(tuned) if tuned else ''})" if cfg.get("tuning") else ""))
 
 
 def by_method(records: list[dict]) -> dict[str, list[dict]]:
@@ -295,12 +302,17 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     records, incomplete = collect(runs_dir)
     if suite is not None:
         records = [r for r in records if r["config"]["config"]["suite"] == suite]
-    records = [r for r in records if config_value(r["config"]["config"], "data_split") != "holdout-validation"]  # trials
-    if not records:
+    from hipbench.tuning_table import is_trial, write_tuning_tables
+
+    trials = [r for r in records if is_trial(r)]  # tuning trials get tuning tables, never result rows
+    records = [r for r in records if not is_trial(r)]
+    if not records and not trials:
         raise LeaderboardError(f"no complete run records under {runs_dir}"
                                + (f" for suite {suite}" if suite else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, tables = [], []
+    written, tables = write_tuning_tables(trials, out_dir), []
+    if not records:
+        return written, len(incomplete)
     for (suite_name, model, options), group in sorted(_group(records).items()):
         header, rows = build_table(group)
         module = protocol_module(header["protocol"])

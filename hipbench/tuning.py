@@ -128,12 +128,14 @@ class Tuning:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.group.suite}-{Path(self.group.model).name}-{self.method}-{digest}"
 
-    def trial_group(self, params: dict) -> RunGroup:
-        """The runs of one trial: the group with the trial's values, scored on validation."""
+    def trial_group(self, params: dict, number: int | None = None) -> RunGroup:
+        """The runs of one trial: the group with the trial's values, scored on validation; the study
+        and trial number ride along as provenance (not identity) for the tuning table."""
         run = {key: value for key, value in params.items() if key in RUN_KEYS}
         options = {**self.group.options, **{key: _option_text(value) for key, value in params.items()
                                             if key not in RUN_KEYS}}
-        return replace(self.group, options=options, data_split="holdout-validation", **run)
+        provenance = {"study": self.study_name(), "trial": number} if number is not None else {}
+        return replace(self.group, options=options, data_split="holdout-validation", tuning=provenance, **run)
 
 
 def _option_text(value: Any) -> str:
@@ -187,7 +189,7 @@ def tune_method(tuning: Tuning, out: Path, executor: str, shares: Shares, addres
             batch.append((trial.number, _suggest(trial, tuning.space)))
         if not batch:
             break
-        jobs = {number: [Job(cfg, out / "runs") for cfg in tuning.trial_group(params).configs(device)]
+        jobs = {number: [Job(cfg, out / "runs") for cfg in tuning.trial_group(params, number).configs(device)]
                 for number, params in batch}
         check_jobs([job for trial_jobs in jobs.values() for job in trial_jobs])
         log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batch)} of {total} "

@@ -4,6 +4,7 @@ one line, and `--tuned` runs the test seeds with the choice, saying so in the re
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,6 +122,15 @@ def test_a_killed_tuning_resumes_without_repeating_finished_trials(tmp_path, mon
     assert [t["number"] for t in tuned["trials"]] == [0, 1, 2]  # three trials, none duplicated
     assert all(t["state"] == "COMPLETE" for t in tuned["trials"])
     assert sorted(t["params"]["lr"] for t in tuned["trials"]) == [1e-4, 3e-4, 1e-3]
+    # the tuning table, built from the trial records alone, shows the three trials and the same choice
+    assert invoke("leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "lb")).exit_code == 0
+    table = (tmp_path / "lb" / "continual__tiny-llama__tuning.md").read_text()
+    assert "Trials per method: lora 3" in table
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| lora")]
+    assert [row[1].strip() for row in rows] == ["0", "1", "2"]
+    assert [row[1].strip() for row in rows if row[-1].strip() == "chosen"] == [str(tuned["chosen_trial"])]
+    objectives = {t["number"]: t["objective"] for t in tuned["trials"]}
+    assert [row[7].strip() for row in rows] == [f"{objectives[n]:.4f}" for n in range(3)]
 
 
 def test_tpe_runs_exactly_the_trials_asked_for(tmp_path):
@@ -150,6 +160,9 @@ def test_tuned_runs_take_the_choice_and_say_so(tmp_path):
     tuned_file.write_text(json.dumps({"hiplora": {"suite": "continual", "options": {"budget": "0.2"},
                                                   "run": {"lr": 0.003}, "objective": 0.5,
                                                   "objective_name": "validation AA"}}))
+    tuned_lora = tmp_path / "tuned-lora.json"
+    tuned_lora.write_text(json.dumps({"lora": {"suite": "continual", "options": {}, "run": {"lr": 0.001},
+                                               "objective": 0.4}}))
     result = invoke("run", "--method", "lora,hiplora", *TINY, "--seeds", "1", "--tuned", str(tuned_file),
                     "--out", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
@@ -158,6 +171,15 @@ def test_tuned_runs_take_the_choice_and_say_so(tmp_path):
     assert hip["method_options"] == {"budget": "0.2"} and hip["train"]["lr"] == 0.003
     assert hip["tuning"]["keys"] == ["budget", "lr"] and hip["tuning"]["file"] == str(tuned_file)
     assert lora["tuning"] == {} and lora["train"]["lr"] == 5e-4  # not in the file: untouched
+    mixed = invoke("leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "lb"))
+    assert mixed.exit_code == 1 and "refusing to mix runs in one table: 'train'" in mixed.output  # tuned vs not
+    assert invoke("run", "--method", "lora", *TINY, "--seeds", "1", "--tuned", str(tuned_lora), "--out",
+                  str(tmp_path / "both")).exit_code == 0
+    for hip in (tmp_path / "runs" / "continual" / "tiny-llama" / "hiplora").iterdir():
+        shutil.copytree(hip, tmp_path / "both" / "continual" / "tiny-llama" / "hiplora" / hip.name)
+    assert invoke("leaderboard", str(tmp_path / "both"), "--out", str(tmp_path / "lb")).exit_code == 0
+    labels = [row["method"] for row in json.loads((tmp_path / "lb" / "continual__tiny-llama.json").read_text())["rows"]]
+    assert sorted(labels) == ["hiplora [budget=0.2] (tuned: lr=0.003)", "lora (tuned: lr=0.001)"]
     by_hand = invoke("run", "--method", "hiplora", *TINY, "--seeds", "1", "--option", "budget=0.2", "--lr", "0.003",
                      "--out", str(tmp_path / "runs"))
     assert "already complete" in by_hand.output  # the same run: tuning is provenance, not identity

@@ -1,0 +1,87 @@
+"""Tuning tables: every trial of `hipbench tune` with its settings and validation objective, the
+chosen one marked, one table per (suite, model, protocol options), built from the trial records
+(runs with `data_split = "holdout-validation"`) like every other table, so a reader can check that
+every method got the same number of trials and where its choice came from.
+
+A trial is the set of runs that share a method and settings (options, learning rate, steps, batch
+size) over the tuning seeds; its objective is the protocol's `TUNING_OBJECTIVE` averaged over them,
+which is what `hipbench tune` maximised. Ties go to the earliest trial, as in tuned.json.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from tabulate import tabulate
+
+from hipbench.leaderboard import config_value, options_slug, protocol_of
+from hipbench.metrics import mean_std
+from hipbench.tuning import objective_of
+
+
+def is_trial(record: dict) -> bool:
+    return config_value(record["config"]["config"], "data_split") == "holdout-validation"
+
+
+def _setting(cfg: dict) -> tuple:
+    train = cfg["train"]
+    return (json.dumps(cfg["method_options"], sort_keys=True), train["lr"], train["steps"], train["batch_size"])
+
+
+def trial_rows(records: list[dict]) -> list[dict]:
+    """One row per (method, setting), trials in the order tuning numbered them."""
+    trials: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        cfg = record["config"]["config"]
+        trials[(cfg["method"], _setting(cfg))].append(record)
+    rows = []
+    for (method, (options, lr, steps, batch_size)), group in trials.items():
+        values = [objective_of(protocol_of(r), r["metrics"]) for r in group]
+        mean, std, _ = mean_std(values)
+        numbers = [r["config"]["config"].get("tuning", {}).get("trial") for r in group]
+        rows.append({"method": method, "trial": min((n for n in numbers if n is not None), default=None),
+                     "options": json.loads(options), "lr": lr, "steps": steps, "batch_size": batch_size,
+                     "seeds": sorted(r["config"]["config"]["seed"] for r in group), "objective": mean,
+                     "objective_std": std})
+    rows.sort(key=lambda r: (r["method"], r["trial"] if r["trial"] is not None else 1 << 30, r["lr"]))
+    for method in {r["method"] for r in rows}:
+        mine = [r for r in rows if r["method"] == method]
+        best = max(mine, key=lambda r: (r["objective"], -mine.index(r)))
+        best["chosen"] = True
+    return rows
+
+
+def render(rows: list[dict], title: str, objective_name: str) -> str:
+    counts = {m: sum(r["method"] == m for r in rows) for m in sorted({r["method"] for r in rows})}
+    table = [[r["method"], "" if r["trial"] is None else r["trial"], f"{r['lr']:g}",
+              ", ".join(f"{k}={v}" for k, v in sorted(r["options"].items())) or "-", r["steps"], r["batch_size"],
+              ",".join(map(str, r["seeds"])), f"{r['objective']:.4f}" + (f" ± {r['objective_std']:.4f}"
+                                                                           if len(r["seeds"]) > 1 else ""),
+              "chosen" if r.get("chosen") else ""] for r in rows]
+    headers = ["Method", "Trial", "lr", "Options", "Steps", "Batch", "Seeds", f"Objective ({objective_name})", ""]
+    lines = [f"# {title}", "",
+             "Every tuning trial, scored on the validation split held out of the training data (no test example "
+             "is read); the chosen setting per method is the highest objective, ties to the earliest trial.", "",
+             "Trials per method: " + ", ".join(f"{m} {n}" for m, n in counts.items()), "",
+             tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True), ""]
+    return "\n".join(lines)
+
+
+def write_tuning_tables(records: list[dict], out_dir: Path) -> list[Path]:
+    """`<suite>__<model>[__<options>]__tuning.md` for every group of trial records."""
+    from hipbench.protocols import protocol_module
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        if is_trial(record):
+            cfg = record["config"]["config"]
+            groups[(cfg["suite"], cfg["model"], options_slug(cfg.get("protocol_options", {})))].append(record)
+    written = []
+    for (suite, model, options), group in sorted(groups.items()):
+        name, _ = protocol_module(protocol_of(group[0])).TUNING_OBJECTIVE
+        path = out_dir / (f"{suite}__{Path(model).name}" + (f"__{options}" if options else "") + "__tuning.md")
+        path.write_text(render(trial_rows(group), f"Tuning: {suite} on {model}" + (f" ({options})" if options else ""),
+                               name))
+        written.append(path)
+    return written
