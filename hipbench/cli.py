@@ -159,7 +159,9 @@ def run(out, tuned, **values) -> None:
               help="local: one run after another in this process; ray: every run a Ray task (pip install 'hipbench[ray]').")
 @click.option("--gpus-per-run", type=float, default=None,
               help="Ray: fraction of a GPU per run, in (0, 1] (default: from the suite's measured peak memory, README).")
-@click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="CPUs (torch threads) per run.")
+@click.option("--cpus-per-run", type=float, default=None,
+              help="CPUs (torch threads) per run; a fraction runs more processes than cores on Ray. Default: 1 on "
+                   "Ray; the local executor leaves torch's threads as they are.")
 @click.option("--address", default=None, help="Ray: join this cluster (`ray start --head` prints it; 'auto' finds a "
                                               "local one); without it a local Ray instance is started.")
 @TUNED
@@ -203,7 +205,9 @@ def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, tuned,
 @click.option("--trials", type=int, default=None, help="TPE with this many trials instead of the whole grid.")
 @click.option("--executor", default="local", show_default=True, type=click.Choice(EXECUTORS))
 @click.option("--gpus-per-run", type=float, default=None, help="Ray: fraction of a GPU per run, in (0, 1].")
-@click.option("--cpus-per-run", type=float, default=1.0, show_default=True, help="CPUs (torch threads) per run.")
+@click.option("--cpus-per-run", type=float, default=None,
+              help="CPUs (torch threads) per run; a fraction runs more processes than cores on Ray. Default: 1 on "
+                   "Ray; the local executor leaves torch's threads as they are.")
 @click.option("--address", default=None, help="Ray: join this cluster.")
 @_fail_cleanly
 def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
@@ -238,10 +242,10 @@ def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **v
     click.echo(f"run the test seeds with: hipbench run --tuned {Path(out) / 'tuned.json'} ...")
 
 
-def check_shares(gpus_per_run: float | None, cpus_per_run: float, executor: str, address: str | None) -> None:
+def check_shares(gpus_per_run: float | None, cpus_per_run: float | None, executor: str, address: str | None) -> None:
     if gpus_per_run is not None and not 0 < gpus_per_run <= 1:
         raise click.BadParameter(f"expected a fraction in (0, 1], got {gpus_per_run:g}", param_hint="--gpus-per-run")
-    if not cpus_per_run > 0:
+    if cpus_per_run is not None and not cpus_per_run > 0:
         raise click.BadParameter(f"expected a positive number, got {cpus_per_run:g}", param_hint="--cpus-per-run")
     if address is not None and executor != "ray":
         raise click.BadParameter("only the ray executor joins a cluster", param_hint="--address")

@@ -87,9 +87,9 @@ def run_on_ray(jobs: list[Job], shares: Shares, address: str | None, on_done: Ca
         pending = {}
         for job in jobs:
             fraction = fractions[job.name]
-            ref = remote.options(num_cpus=shares.cpus_per_run, num_gpus=fraction, max_retries=1,
+            ref = remote.options(num_cpus=shares.cpus_per_run or 1, num_gpus=fraction, max_retries=1,
                                  retry_exceptions=False, name=job.name).remote(
-                job, os.getcwd(), env, shares.threads(), fraction or None)
+                job, os.getcwd(), env, shares.threads() or 1, fraction or None)
             pending[ref] = job
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -47,11 +47,11 @@ class SweepError(RuntimeError):
 class Shares:
     """What one run may use: CPUs (torch threads; Ray's `num_cpus`) and a fraction of one GPU
     (Ray's `num_gpus`, and the cap on the run's GPU memory)."""
-    cpus_per_run: float = 1.0
+    cpus_per_run: float | None = None  # None: 1 CPU per Ray task; the local executor leaves torch's threads be
     gpus_per_run: float | None = None  # None: default_gpus_per_run for each job
 
-    def threads(self) -> int:
-        return max(1, round(self.cpus_per_run))
+    def threads(self) -> int | None:
+        return None if self.cpus_per_run is None else max(1, round(self.cpus_per_run))
 
 
 def gpu_memory_gb() -> tuple[float, str]:
