@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, replace_module
+from hipbench.method import Context, Method, adapted_layers, adapter_input, delta_from_start, option, replace_module
 
 
 @dataclass
 class PiSSAOptions:
-    scaling: float = 1.0  # s = alpha / r; PiSSA uses alpha = r
-    niter: int = 0  # 0: exact cached SVD; K > 0: randomized SVD with K subspace iterations
+    scaling: float = option(1.0, "s = alpha / r; PiSSA uses alpha = r", gt=0)
+    niter: int = option(0, "0: exact cached SVD; K > 0: randomized SVD with K subspace iterations", ge=0)
 
 
 class PiSSALinear(nn.Module):
