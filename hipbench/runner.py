@@ -22,7 +22,7 @@ from hipbench import registry
 from hipbench.config import RunConfig, environment
 from hipbench.editor import check_protocol
 from hipbench.method import Method, identity_options, options_from_strings
-from hipbench.models import LoadedModel, load_model
+from hipbench.models import LoadedModel, load_model, resolve_model
 from hipbench.protocols import protocol_module
 from hipbench.protocols.continual import plan_budget
 from hipbench.records import COMPLETE, RunRecord
@@ -143,7 +143,7 @@ class Prepared:
 
 def check(configs: list[RunConfig]) -> tuple[Suite, str]:
     """Everything about `configs` that can be checked without loading the model (protocol options,
-    run settings, method names and options, the suite's data), cheapest first, so
+    run settings, method names and options, the model spec, the suite's data), cheapest first, so
     a bad one fails before anything heavy loads; returns the suite and its protocol. The configs
     share suite, model and data."""
     first = configs[0]
@@ -156,6 +156,7 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
     for cfg in configs:
         cfg.validate()
         check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
+    resolve_model(first.model)
     suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
     prepare_suite = getattr(protocol_module(protocol), "prepare_suite", None)
     if prepare_suite is not None:  # protocol data read before the model loads (the edit protocol's --data file)

@@ -177,6 +177,8 @@ def printed(process: subprocess.Popen) -> str:
      "runs[0]: hiplora: --option k=abc: expected an integer >= 1"),
     ({"runs": [{"suite": "continual", "methods": "sclora", "options": {"beta": 2}, **TINY}]},
      "runs[0]: sclora: --option beta=2: expected a number in [0, 1]"),
+    ({"runs": [{"suite": "continual", "methods": "lora", **TINY, "model": "no/such-model"}]},
+     "runs[0]: --model no/such-model: not an alias"),
     ({"runs": [{"suite": "continual", "methods": "lora", "merge_rule": "sum", **TINY}]},
      "runs[0]: --merge-rule does not apply to suite continual"),
     ({"runs": [{"suite": "continual", "methods": "lora", "steps": 0, **{**TINY, "steps": 0}}]},
