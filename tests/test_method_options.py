@@ -80,3 +80,27 @@ def test_option_rows_state_default_range_and_meaning():
     assert rows["curvature"] == ("curvature", "'diag'", "one of diag, kfac", "diagonal Fisher or block K-FAC per LoRA factor")
     assert rows["examples"][1:3] == ("64", "an integer >= 1")
     assert rows["refresh"][1:3] == ("true", "true or false")
+
+
+def test_readme_option_table_is_the_generated_one():
+    """README's option reference is `hipbench list methods --options --markdown` for the built-in
+    methods; a changed range or default without a regenerated README fails here."""
+    from pathlib import Path
+
+    from hipbench.option_table import README_BEGIN, README_END, options_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
+    assert readme[start:end].splitlines() == options_markdown(list(BUILT_IN))
+
+
+def test_list_methods_options_prints_every_option_with_its_range():
+    from click.testing import CliRunner
+
+    from hipbench.cli import main
+
+    result = CliRunner().invoke(main, ["list", "methods", "--options"])
+    assert result.exit_code == 0, result.output
+    assert "hiplora (adapter):" in result.output and "grace (editor):" in result.output
+    line = next(line for line in result.output.splitlines() if line.strip().startswith("k "))
+    assert "default 32; an integer >= 1." in line
