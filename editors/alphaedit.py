@@ -29,8 +29,7 @@ import torch
 from torch import nn
 
 from hipbench.edit_vectors import average_keys
-from hipbench.editor import option_error
-from hipbench.method import Context
+from hipbench.method import Context, option
 from hipbench.suite import EditRequest
 
 from hipbench.editors.memit import MEMIT, MEMITOptions
@@ -43,15 +42,8 @@ class AlphaEditOptions(MEMITOptions):
     v_lr: float = 0.1
     v_weight_decay: float = 0.5
     clamp_norm_factor: float = 0.75
-    nullspace_threshold: float = 2e-2
-    l2: float = 10.0
-
-    def check(self, editor: str) -> None:
-        super().check(editor)
-        if not self.nullspace_threshold > 0:
-            raise option_error(editor, "nullspace_threshold", f"must be positive (got {self.nullspace_threshold})")
-        if not self.l2 > 0:
-            raise option_error(editor, "l2", f"must be positive (got {self.l2})")
+    nullspace_threshold: float = option(2e-2, "eigenvalues of C below this span the null space", gt=0)
+    l2: float = option(10.0, "α of eq. 15: the ridge of the update", gt=0)
 
 
 def null_space_projector(second_moment: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.editor import Editor, module_name, option_error, parse_layers, resolve_layers
-from hipbench.method import Context
+from hipbench.editor import Editor, layers_option, module_name, module_option, resolve_layers
+from hipbench.method import Context, option
 from hipbench.suite import EditRequest, Example
 from hipbench.train import IGNORE, collate, encode
 
@@ -42,24 +42,13 @@ class FTOptions:
     num_steps: passes over the requests; lr, weight_decay: Adam's; norm_constraint: the L∞ radius
     around the pretrained weight (0 = none); batch_size: requests per step."""
 
-    layers: str = ""
-    module: str = "model.layers.{}.mlp.down_proj"
-    num_steps: int = 25
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    norm_constraint: float = 5e-4
-    batch_size: int = 1
-
-    def check(self, editor: str) -> None:
-        parse_layers(editor, self.layers)
-        for name in ("num_steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise option_error(editor, name, f"must be a positive integer (got {getattr(self, name)})")
-        if not self.lr > 0:
-            raise option_error(editor, "lr", f"must be positive (got {self.lr})")
-        for name in ("weight_decay", "norm_constraint"):
-            if getattr(self, name) < 0:
-                raise option_error(editor, name, f"must not be negative (got {getattr(self, name)})")
+    layers: str = layers_option("the fine-tuned layer(s)")
+    module: str = module_option("model.layers.{}.mlp.down_proj", "the fine-tuned linear")
+    num_steps: int = option(25, "passes over the requests", ge=1)
+    lr: float = option(5e-4, "Adam's learning rate", gt=0)
+    weight_decay: float = option(0.0, "Adam's weight decay", ge=0)
+    norm_constraint: float = option(5e-4, "L∞ radius around the pretrained weight (0 = none)", ge=0)
+    batch_size: int = option(1, "requests per step", ge=1)
 
 
 @dataclass

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.editor import Editor, module_name, option_error, parse_layers, resolve_layers
-from hipbench.method import Context, replace_module
+from hipbench.editor import Editor, layers_option, module_name, module_option, option_error, resolve_layers
+from hipbench.method import Context, option, replace_module
 from hipbench.suite import EditRequest, Example
 from hipbench.train import collate, encode
 
@@ -48,20 +48,11 @@ class GRACEOptions:
     """layers: one layer index ("" = 27 of 32, scaled); module: the wrapped linear; eps: ε_init;
     edit_lr, n_iter: the value's training (module docstring)."""
 
-    layers: str = ""
-    module: str = "model.layers.{}.mlp.down_proj"
-    eps: float = 1.0
-    edit_lr: float = 1.0
-    n_iter: int = 50
-
-    def check(self, editor: str) -> None:
-        parse_layers(editor, self.layers)
-        if not self.eps > 0:
-            raise option_error(editor, "eps", f"must be positive (got {self.eps})")
-        if not self.edit_lr > 0:
-            raise option_error(editor, "edit_lr", f"must be positive (got {self.edit_lr})")
-        if self.n_iter < 1:
-            raise option_error(editor, "n_iter", f"must be a positive integer (got {self.n_iter})")
+    layers: str = layers_option("the wrapped layer", most=1)
+    module: str = module_option("model.layers.{}.mlp.down_proj", "the wrapped linear")
+    eps: float = option(1.0, "ε_init: a new entry's deferral radius", gt=0)
+    edit_lr: float = option(1.0, "Adam's learning rate for an entry's value", gt=0)
+    n_iter: int = option(50, "at most this many steps per value", ge=1)
 
 
 class GRACELayer(nn.Module):

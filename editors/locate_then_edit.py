@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.edit_vectors import FACT_TOKENS, ValueSettings, parse_prefix_plan, sample_prefixes
-from hipbench.editor import Editor, module_name, option_error, parse_layers, resolve_layers
+from hipbench.edit_vectors import FACT_TOKENS, ValueSettings, is_prefix_plan, parse_prefix_plan, sample_prefixes
+from hipbench.editor import Editor, layers_option, module_name, module_option, resolve_layers
 from hipbench.key_stats import DATASETS_PREFIX, PRESERVATION, KeyStatistics, resolve_corpus
-from hipbench.method import Context
+from hipbench.method import Context, option
 
 LLAMA_DEPTH = 32  # the defaults' layers are given for a 32-layer Llama (7B / 8B)
 
@@ -40,39 +40,22 @@ class LocateOptions:
     cov_damping: ridge added to C, relative to its mean diagonal (module docstring).
     """
 
-    layers: str = ""
-    module: str = "model.layers.{}.mlp.down_proj"
-    fact_token: str = "subject_last"
-    prefixes: str = "10x5"
-    v_num_grad_steps: int = 25
-    v_lr: float = 0.5
-    v_weight_decay: float = 1e-3
-    kl_factor: float = 0.0625
-    clamp_norm_factor: float = 4.0
-    stats_corpus: str = PRESERVATION
-    stats_tokens: int = 100_000
-    cov_damping: float = 1e-2
-
-    def check(self, editor: str) -> None:
-        if self.fact_token not in FACT_TOKENS:
-            raise option_error(editor, "fact_token", f"expected one of {', '.join(FACT_TOKENS)}, got "
-                                                     f"{self.fact_token!r}")
-        parse_prefix_plan(editor, self.prefixes)
-        parse_layers(editor, self.layers)
-        if "{}" not in self.module:
-            raise option_error(editor, "module", f"expected a name with {{}} for the layer, got {self.module!r}")
-        positive = {"v_lr": self.v_lr, "clamp_norm_factor": self.clamp_norm_factor, "stats_tokens": self.stats_tokens}
-        for name, value in positive.items():
-            if not value > 0:
-                raise option_error(editor, name, f"must be positive (got {value})")
-        non_negative = {"v_num_grad_steps": self.v_num_grad_steps, "v_weight_decay": self.v_weight_decay,
-                        "kl_factor": self.kl_factor, "cov_damping": self.cov_damping}
-        for name, value in non_negative.items():
-            if value < 0:
-                raise option_error(editor, name, f"must not be negative (got {value})")
-        if self.stats_corpus != PRESERVATION and not self.stats_corpus.startswith(DATASETS_PREFIX):
-            raise option_error(editor, "stats_corpus", f"expected '{PRESERVATION}' or 'datasets:NAME_OR_FILE[,...]', "
-                                                       f"got {self.stats_corpus!r}")
+    layers: str = layers_option("the edited layers")
+    module: str = module_option("model.layers.{}.mlp.down_proj", "the edited linear")
+    fact_token: str = option("subject_last", "the key's token: the subject's last (the papers') or the prompt's",
+                             choices=FACT_TOKENS)
+    prefixes: str = option("10x5", "random prefixes for keys and values, LENGTHxCOUNT per length",
+                           valid=is_prefix_plan, allowed="comma-separated LENGTHxCOUNT pairs of positive integers")
+    v_num_grad_steps: int = option(25, "Adam steps of the target value's optimisation", ge=0)
+    v_lr: float = option(0.5, "learning rate of the target value's optimisation", gt=0)
+    v_weight_decay: float = option(1e-3, "weight decay of the target value's optimisation", ge=0)
+    kl_factor: float = option(0.0625, "weight of the KL term that keeps the subject's meaning", ge=0)
+    clamp_norm_factor: float = option(4.0, "the value's change is clamped to this times its norm", gt=0)
+    stats_corpus: str = option(PRESERVATION, "corpus of the key second moment C",
+                               valid=lambda corpus: corpus == PRESERVATION or corpus.startswith(DATASETS_PREFIX),
+                               allowed=f"{PRESERVATION} or {DATASETS_PREFIX}NAME_OR_FILE[,config=C][,split=S][,field=F]")
+    stats_tokens: int = option(100_000, "at most this many corpus tokens for C", ge=1)
+    cov_damping: float = option(1e-2, "ridge added to C, relative to its mean diagonal", ge=0)
 
     def value_settings(self) -> ValueSettings:
         return ValueSettings(self.v_num_grad_steps, self.v_lr, self.v_weight_decay, self.kl_factor,

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from hipbench.edit_vectors import average_keys, optimise_value, outputs_at
-from hipbench.editor import option_error
-from hipbench.method import Context
+from hipbench.editor import module_option
+from hipbench.method import Context, option
 from hipbench.suite import EditRequest
 
 from hipbench.editors.locate_then_edit import LocateOptions, LocateThenEdit, add_to_weight
@@ -41,13 +41,8 @@ class MEMITOptions(LocateOptions):
     """MEMIT's options (module docstring); `layer_module` is the block whose output holds z,
     `mom2_update_weight` is λ of eq. 14."""
 
-    layer_module: str = "model.layers.{}"
-    mom2_update_weight: float = 15000.0
-
-    def check(self, editor: str) -> None:
-        super().check(editor)
-        if not self.mom2_update_weight >= 0:
-            raise option_error(editor, "mom2_update_weight", f"must not be negative (got {self.mom2_update_weight})")
+    layer_module: str = module_option("model.layers.{}", "the block whose output holds z")
+    mom2_update_weight: float = option(15000.0, "λ of eq. 14: the weight of the preserved keys' C", ge=0)
 
 
 def least_squares_update(keys: torch.Tensor, residuals: torch.Tensor, covariance: torch.Tensor,

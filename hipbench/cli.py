@@ -267,8 +267,16 @@ def sweep_device(choice: str, executor: str, address: str | None) -> str:
 
 @main.command(name="list")
 @click.argument("what", type=click.Choice(["methods", "suites", "models", "all"]), default="all")
-def list_(what: str) -> None:
+@click.option("--options", "with_options", is_flag=True,
+              help="Each method's options: default, accepted values and meaning.")
+@click.option("--markdown", is_flag=True, help="With --options: as README's markdown table.")
+def list_(what: str, with_options: bool, markdown: bool) -> None:
     """Show registered methods, suites and model aliases."""
+    if with_options:
+        from hipbench.option_table import options_markdown, options_text
+
+        click.echo("\n".join(options_markdown() if markdown else options_text()))
+        return
     if what in ("methods", "all"):
         click.echo("methods (kind: adapter = trained in the shared loop, editor = changes weights directly):")
         for group, kind in ((registry.METHODS, "adapter"), (registry.EDITORS, "editor")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -25,6 +26,7 @@ from hipbench.train import TrainConfig
 
 DEFAULT_SEEDS = (42, 100, 2024)
 NOT_IDENTITY = "not_identity"  # dataclasses.field metadata key: recorded but left out of RunConfig.hash
+MAX_SEED = 2**32 - 1  # torch takes up to 2**64 - 1, numpy-style generators 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,10 @@ class RunConfig:
             raise ValueError(f"--budget must be positive (got {self.budget})")
         if self.train.batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1 (got {self.train.batch_size})")
-        if not self.train.lr > 0:
-            raise ValueError(f"--lr must be positive (got {self.train.lr})")
+        if not 0 < self.train.lr < math.inf:
+            raise ValueError(f"--lr must be a positive finite number (got {self.train.lr})")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seeds: {self.seed} is outside 0..{MAX_SEED}")
         if self.budget_rule not in RULES:
             raise ValueError(f"--budget-rule {self.budget_rule}: expected one of {', '.join(RULES)}")
         if not 0 <= self.budget_tolerance < 1:

@@ -52,6 +52,15 @@ def parse_prefix_plan(editor: str, spec: str) -> list[tuple[int, int]]:
     return plan
 
 
+def is_prefix_plan(spec: str) -> bool:
+    """Whether `spec` is a `prefixes` option `parse_prefix_plan` reads."""
+    try:
+        parse_prefix_plan("", spec)
+        return True
+    except ValueError:
+        return False
+
+
 @torch.no_grad()
 def sample_prefixes(model: nn.Module, tokenizer, plan: list[tuple[int, int]], generator: torch.Generator,
                     device: torch.device) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from hipbench.method import Context
+from hipbench.method import Context, check_options, option
 from hipbench.suite import EditRequest
 
 KIND_ADAPTER = "adapter"
@@ -64,9 +64,7 @@ class Editor:
 
     def __init__(self, options: Any | None = None) -> None:
         self.options = options if options is not None else self.Options()
-        check = getattr(self.options, "check", None)  # an Options' check(editor) fails naming the option
-        if check is not None:
-            check(self.name)
+        check_options(self.options, self.name)  # each option against its declaration (`option`)
 
     # --- what subclasses implement ---------------------------------------------------------
     def prepare(self, model: nn.Module, ctx: Context) -> None:
@@ -178,6 +176,31 @@ def parse_layers(editor: str, spec: str) -> list[int]:
     if spec.strip() and not layers:
         raise option_error(editor, "layers", f"{spec!r} names no layer")
     return layers
+
+
+def is_layer_spec(spec: str, most: int | None = None) -> bool:
+    """Whether `spec` is a layer option `parse_layers` reads ("" for the default, or indices >= 0),
+    naming at most `most` distinct layers."""
+    try:
+        layers = parse_layers("", spec)
+    except ValueError:
+        return False
+    return all(layer >= 0 for layer in layers) and (most is None or len(set(layers)) <= most)
+
+
+def layers_option(help: str, most: int | None = None) -> str:
+    """The `layers` option every editor has: its declaration (`hipbench.method.option`); `most`
+    caps the number of layers (GRACE wraps one)."""
+    if most == 1:
+        return option("", help, valid=lambda spec: is_layer_spec(spec, 1),
+                      allowed='one layer index >= 0 ("" for the default)')
+    return option("", help, valid=is_layer_spec,
+                  allowed='comma-separated layer indices >= 0 or ranges like 4-8 ("" for the default)')
+
+
+def module_option(default: str, help: str) -> str:
+    """The `module` option every editor has: a module name with `{}` standing for the layer."""
+    return option(default, help, valid=lambda name: "{}" in name, allowed="a module name with {} for the layer")
 
 
 def resolve_layers(editor: str, spec: str, defaults: list[int], reference_depth: int, model: nn.Module) -> list[int]:

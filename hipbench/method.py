@@ -6,9 +6,10 @@ is what keeps results comparable across methods (DESIGN.md, property 4).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -67,6 +68,7 @@ class Method:
 
     def __init__(self, options: Any | None = None) -> None:
         self.options = options if options is not None else self.Options()
+        check_options(self.options, self.name)
 
     # --- budget -------------------------------------------------------------------------
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
@@ -167,19 +169,150 @@ def identity_options(options: Any) -> dict:
     return {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name not in skipped}
 
 
-def options_from_strings(options_cls: type, pairs: dict[str, str]) -> Any:
-    """Build a method's Options dataclass from `--option key=value` strings, typed by its fields."""
+OPTION = "option"  # dataclasses.field metadata key: an OptionSpec (see `option`)
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """What values a method option accepts and what it means: the declaration `option` puts in a
+    field's metadata, read by `check_option` (run input) and `option_rows` (`hipbench list methods
+    --options`, README's table), so the accepted range is stated once, beside the default."""
+
+    help: str
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple[str, ...] = ()
+    valid: Callable[[Any], bool] | None = None  # for structured strings ("4-8", "10x5")
+    allowed: str = ""  # what `valid` accepts, in words
+
+    def describe(self, kind: type) -> str:
+        """The accepted values in words: "integer >= 1", "number in (0, 1]", "one of diag, kfac"."""
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        if kind is bool:
+            return "true or false"
+        if self.allowed:
+            return self.allowed
+        noun = {int: "an integer", float: "a number", str: "text"}.get(kind, kind.__name__)
+        low = (self.ge, "[") if self.ge is not None else (self.gt, "(") if self.gt is not None else None
+        high = (self.le, "]") if self.le is not None else (self.lt, ")") if self.lt is not None else None
+        if low and high:
+            return f"{noun} in {low[1]}{low[0]:g}, {high[0]:g}{high[1]}"
+        if low:
+            return f"{noun} {'>=' if low[1] == '[' else '>'} {low[0]:g}"
+        if high:
+            return f"{noun} {'<=' if high[1] == ']' else '<'} {high[0]:g}"
+        return "a finite number" if kind is float else noun
+
+    def accepts(self, value: Any) -> bool:
+        if self.choices and value not in self.choices:
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        bounds_ok = ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                     and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        return bounds_ok and (self.valid is None or bool(self.valid(value)))
+
+
+def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+           lt: float | None = None, choices: tuple[str, ...] = (), valid: Callable[[Any], bool] | None = None,
+           allowed: str = "", added_later: bool = False) -> Any:
+    """A method option's field: its default, one-line meaning and accepted values (bounds `ge`/`gt`/
+    `le`/`lt`, `choices`, or a `valid` predicate described by `allowed`), declared once where the
+    default is, for adapter methods and knowledge editors alike. Only the value enters a run's
+    identity (`identity_options`), so declaring or changing a range never changes a config hash."""
+    metadata: dict[str, Any] = {OPTION: OptionSpec(help, ge, gt, le, lt, tuple(choices), valid, allowed)}
+    if added_later:
+        metadata[ADDED_LATER] = True
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def option_spec(options_cls: type, name: str) -> OptionSpec | None:
+    """The spec of option `name`, from the nearest class that declares one: an Options subclass
+    that only changes a default (FT-M's `norm_constraint = 0.0`) keeps its base's range."""
+    for cls in options_cls.__mro__:
+        declared = getattr(cls, "__dataclass_fields__", {}).get(name)
+        if declared is not None and OPTION in declared.metadata:
+            return declared.metadata[OPTION]
+    return None
+
+
+def _kind(options_cls: type, name: str) -> type:
+    field_ = {f.name: f for f in dataclasses.fields(options_cls)}[name]
+    return type(field_.default if field_.default is not dataclasses.MISSING else field_.default_factory())
+
+
+def option_value_error(method: str, name: str, shown: Any, options_cls: type) -> ValueError:
+    """The one-line error for a bad option value: method, option, value and what is allowed."""
+    spec = option_spec(options_cls, name)
+    allowed = spec.describe(_kind(options_cls, name)) if spec else _kind(options_cls, name).__name__
+    return ValueError(f"{method}: --option {name}={shown}: expected {allowed}")
+
+
+def parse_option(options_cls: type, name: str, raw: str, method: str) -> Any:
+    """One `--option name=raw` string, typed by the field's default and checked against its spec."""
+    kind = _kind(options_cls, name)
+    text = raw.strip()
+    try:
+        if kind is bool:
+            if text.lower() not in TRUE_WORDS + FALSE_WORDS:
+                raise ValueError
+            value: Any = text.lower() in TRUE_WORDS
+        else:
+            value = kind(text)
+    except (ValueError, TypeError, OverflowError):
+        raise option_value_error(method, name, raw, options_cls) from None
+    check_option(options_cls, name, value, method, shown=raw)
+    return value
+
+
+def check_option(options_cls: type, name: str, value: Any, method: str, shown: str | None = None) -> None:
+    """Fail in one line (`option_value_error`, showing `shown` or the value) unless `value` is of the
+    field's type and its spec accepts it."""
+    kind = _kind(options_cls, name)
+    spec = option_spec(options_cls, name)
+    right_type = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        right_type, value = True, float(value)
+    if not right_type or (spec is not None and not spec.accepts(value)):
+        raise option_value_error(method, name, value if shown is None else shown, options_cls)
+
+
+def check_options(options: Any, method: str) -> None:
+    """Every field of an Options instance against its spec, however the instance was built."""
+    for f in dataclasses.fields(options):
+        check_option(type(options), f.name, getattr(options, f.name), method)
+
+
+def options_from_strings(options_cls: type, pairs: dict[str, str], method: str = "") -> Any:
+    """Build a method's Options dataclass from `--option key=value` strings, typed by its fields and
+    checked against their declared values (`option`), so a bad value fails before anything loads:
+    the one place `--option` and sweep-file options are read."""
     fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    where = f"{method}: " if method else ""
     values: dict[str, Any] = {}
     for key, raw in pairs.items():
         if key not in fields:
-            raise ValueError(f"--option {key}: unknown option; known: {', '.join(fields) or 'none'}")
-        kind = type(getattr(options_cls(), key))
-        try:
-            values[key] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
-        except ValueError:
-            raise ValueError(f"--option {key}={raw}: expected {kind.__name__}") from None
+            raise ValueError(f"{where}--option {key}: unknown option; known: {', '.join(fields) or 'none'}")
+        values[key] = parse_option(options_cls, key, raw, method or options_cls.__name__)
     return options_cls(**values)
+
+
+def option_rows(options_cls: type) -> list[tuple[str, str, str, str]]:
+    """(name, default, accepted values, meaning) for each option: what `hipbench list methods
+    --options` prints and README's option table shows."""
+    rows = []
+    for f in dataclasses.fields(options_cls):
+        spec = option_spec(options_cls, f.name)
+        kind = _kind(options_cls, f.name)
+        default = getattr(options_cls(), f.name)
+        shown = str(default).lower() if kind is bool else repr(default) if kind is str else f"{default:g}" \
+            if kind is float else str(default)
+        rows.append((f.name, shown, spec.describe(kind) if spec else kind.__name__, spec.help if spec else ""))
+    return rows
 
 
 def find_targets(model: nn.Module, suffixes: tuple[str, ...]) -> list[str]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,8 +34,98 @@ ALIASES = {
 }
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+GGUF_MAGIC = b"GGUF"
+HUB_TIMEOUT_S = 10.0
+OFFLINE_WORDS = ("1", "on", "yes", "true")
+
+
 class ModelError(RuntimeError):
     """The model could not be resolved or fetched; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a `--model` value names: kind is "alias", "gguf" (a file), "directory" or "hub";
+    `where` is the alias, the path or the hub id."""
+    kind: str
+    where: str
+
+
+def hub_offline() -> bool:
+    """Whether the user asked for no hub access (`HF_HUB_OFFLINE`, or transformers' older
+    `TRANSFORMERS_OFFLINE`), read when asked so that a test or a shell can set it."""
+    return any(os.environ.get(name, "").strip().lower() in OFFLINE_WORDS
+               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _local_model(path: Path) -> tuple[ModelSpec | None, str]:
+    """An existing path as a model, or None and why it is not one."""
+    if path.is_file():
+        if path.suffix != ".gguf":
+            return None, f"{path} is a file, but not a .gguf file"
+        with open(path, "rb") as fh:
+            if fh.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
+                return None, f"{path} is not a GGUF file (it does not start with {GGUF_MAGIC.decode()})"
+        return ModelSpec("gguf", str(path)), ""
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.is_file():
+            return None, f"directory {path} has no config.json"
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            return None, f"{config} is not valid JSON ({type(error).__name__})"
+        if not isinstance(data, dict) or "model_type" not in data:
+            return None, f"{config} has no model_type"
+        return ModelSpec("directory", str(path)), ""
+    return None, f"{path} is neither a file nor a directory"
+
+
+def _hub_model(repo_id: str) -> tuple[ModelSpec | None, str]:
+    """A hub id as a model: in the local hub cache, else (online) its config.json on the hub."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return ModelSpec("hub", repo_id), ""
+    if hub_offline():
+        return None, f"hub id {repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_TIMEOUT_S)
+    except GatedRepoError:
+        return None, f"hub id {repo_id} is gated: accept its terms on the hub and log in (hf auth login)"
+    except RepositoryNotFoundError:
+        return None, f"hub id {repo_id}: no such model on the hub (or it is private: log in)"
+    except EntryNotFoundError:
+        return None, f"hub id {repo_id} has no config.json"
+    except Exception as error:  # any network failure: DNS, refused, timeout, proxy
+        return None, f"hub id {repo_id}: the hub could not be reached ({type(error).__name__})"
+    return ModelSpec("hub", repo_id), ""
+
+
+def resolve_model(spec: str) -> ModelSpec:
+    """What `spec` names, checked without loading weights: an alias, a .gguf file, a local directory
+    with a config.json, or a hub id (cached, or found on the hub). Anything else raises one
+    `ModelError` line saying what was tried and why each failed, so a bad `--model` stops a run or a
+    sweep before any record is written instead of deep inside the hub client."""
+    if spec in ALIASES:
+        return ModelSpec("alias", spec)
+    tried = [f"not an alias ({', '.join(ALIASES)})"]
+    path = Path(spec).expanduser()
+    if spec and path.exists():
+        found, why = _local_model(path)
+        if found is not None:
+            return found
+        raise ModelError(f"--model {spec}: {tried[0]}; {why}")
+    tried.append(f"no file or directory {spec}")
+    if not HUB_ID.match(spec) or ".." in spec or spec.endswith(".gguf"):
+        tried.append("not a hub id (owner/name)")
+        raise ModelError(f"--model {spec}: " + "; ".join(tried))
+    found, why = _hub_model(spec)
+    if found is not None:
+        return found
+    raise ModelError(f"--model {spec}: " + "; ".join([*tried, why]))
 
 
 @dataclass
@@ -146,34 +238,41 @@ def byte_tokenizer():
 
 
 def load_model(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> LoadedModel:
-    """Resolve `spec` (alias, .gguf file, local directory or hub id) to a model on the CPU."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """Resolve `spec` (`resolve_model`: alias, .gguf file, local directory or hub id) and load it on
+    the CPU; a model that resolves but fails to load (truncated weights, an architecture this
+    transformers lacks) is a one-line `ModelError` too."""
+    resolved = resolve_model(spec)
     if spec == "tiny-llama":
         model, tokenizer = tiny_llama()
         return LoadedModel(model.to(dtype), tokenizer, spec, "random (seed 0)")
     if spec == DEFAULT_MODEL:
         path = default_model_file()
-        source = f"{path} sha256:{SMOLLM2_SHA256}"
+        resolved, source = ModelSpec("gguf", str(path)), f"{path} sha256:{SMOLLM2_SHA256}"
     else:
-        path = Path(spec)
-        source = str(path)
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise ModelError(f"--model {spec}: GGUF file {path} does not exist")
-        kwargs = dict(gguf_file=path.name)
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, **kwargs)
-    else:
-        if not path.exists() and "/" not in spec:
-            known = ", ".join(ALIASES)
-            raise ModelError(f"--model {spec}: not an alias ({known}), a local path, or an owner/name hub id")
-        tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
+        source = resolved.where
+    try:
+        tokenizer, model = _from_pretrained(resolved, dtype, trust_remote_code)
+    except Exception as error:  # transformers and gguf raise many kinds; all mean "not loadable"
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise ModelError(f"--model {spec}: {resolved.kind} {resolved.where} could not be loaded "
+                         f"({type(error).__name__}: {first})") from error
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, spec, source)
+
+
+def _from_pretrained(resolved: ModelSpec, dtype: torch.dtype, trust_remote_code: bool) -> tuple[object, torch.nn.Module]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if resolved.kind == "gguf":
+        path = Path(resolved.where)
+        kwargs = dict(gguf_file=path.name)
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
+        return tokenizer, AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.where, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(resolved.where, dtype=dtype, use_safetensors=True,
+                                                 trust_remote_code=trust_remote_code)
+    return tokenizer, model
 
 
 def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:

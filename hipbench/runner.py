@@ -23,7 +23,7 @@ from hipbench.budget import budget_used
 from hipbench.config import RunConfig, environment
 from hipbench.editor import check_protocol
 from hipbench.method import Method, identity_options, options_from_strings
-from hipbench.models import LoadedModel, load_model
+from hipbench.models import LoadedModel, load_model, resolve_model
 from hipbench.protocols import protocol_module
 from hipbench.protocols.continual import plan_budget
 from hipbench.records import COMPLETE, RunRecord
@@ -65,7 +65,7 @@ def suite_protocol(name: str) -> str:
 
 def make_method(name: str, option_strings: dict[str, str]) -> Method:
     cls = registry.method_class(name)
-    return cls(options_from_strings(cls.Options, option_strings))
+    return cls(options_from_strings(cls.Options, option_strings, name))
 
 
 def run_lock(out: Path, directory: Path) -> FileLock:
@@ -144,9 +144,10 @@ class Prepared:
 
 
 def check(configs: list[RunConfig]) -> tuple[Suite, str]:
-    """Everything about `configs` that can be checked without the model (protocol options, the
-    suite's data, method names and options, run settings), so a bad one fails before anything
-    heavy loads; returns the suite and its protocol. The configs share suite, model and data."""
+    """Everything about `configs` that can be checked without loading the model (protocol options,
+    run settings, method names and options, the model spec, the suite's data), cheapest first, so
+    a bad one fails before anything heavy loads; returns the suite and its protocol. The configs
+    share suite, model and data."""
     first = configs[0]
     protocol = suite_protocol(first.suite)
     accepted = getattr(protocol_module(protocol), "OPTIONS", frozenset())  # unknown protocols fail here
@@ -154,14 +155,15 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
         if key not in accepted:
             raise ValueError(f"--{key.replace('_', '-')} does not apply to suite {first.suite} "
                              f"(protocol {protocol})")
+    for cfg in configs:
+        cfg.validate()
+        check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
+    resolve_model(first.model)
     suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
     prepare_suite = getattr(protocol_module(protocol), "prepare_suite", None)
     if prepare_suite is not None:  # protocol data read before the model loads (the edit protocol's --data file)
         suite = prepare_suite(suite, first)
     suite = with_data_split(suite, first.data_split)
-    for cfg in configs:
-        check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
-        cfg.validate()
     return suite, protocol
 
 

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 from hipbench import registry
 from hipbench.jobs import Job
+from hipbench.method import options_from_strings
 from hipbench.protocols import protocol_module
 from hipbench.records import read_json, write_json_atomic
 from hipbench.run_groups import RunGroup
@@ -83,6 +84,12 @@ def parse_space(method: str, pairs: list[str] | tuple[str, ...]) -> dict[str, tu
         if not values:
             raise TuningError(f"--space {key}: no values given")
         space[key] = tuple(_typed(key, value, kind) for value in values)
+        if key not in RUN_KEYS:  # each value within the option's declared range (hipbench.method.option)
+            for value in space[key]:
+                try:
+                    options_from_strings(registry.method_class(method).Options, {key: _option_text(value)}, method)
+                except ValueError as error:
+                    raise TuningError(f"--space: {error}") from None
     return space
 
 

@@ -42,25 +42,26 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-from hipbench.method import (ADDED_LATER, Context, Method, Ranks, adapted_layers, adapter_input, module_ranks,
+from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, option,
                              replace_module)
 
 
 @dataclass
 class HiPLoRAOptions:
-    k: int = 32  # width of the principal channel (top-k singular subspace)
-    alpha: float = 16.0  # residual channel scaling s = alpha / r
-    budget: float = 0.5  # stability budget, percent of the weighted principal spectrum norm
-    budget_mode: str = "projection"  # "projection" (hard bound after each step) or "penalty"
-    penalty_strength: float = 1.0  # used by budget_mode = "penalty"
-    # where A, B are projected: in every "forward", or once per optimizer "step"
-    complement: str = field(default="forward", metadata={ADDED_LATER: True})
+    k: int = option(32, "width of the principal channel (top-k singular subspace)", ge=1)
+    alpha: float = option(16.0, "residual channel scaling s = alpha / r", gt=0)
+    budget: float = option(0.5, "stability budget, percent of the weighted principal spectrum norm", gt=0)
+    budget_mode: str = option("projection", "hard bound after each step (projection) or a loss term (penalty)",
+                              choices=("projection", "penalty"))
+    penalty_strength: float = option(1.0, "weight of the budget penalty (budget_mode=penalty)", ge=0)
+    complement: str = option("forward", "where A, B are projected: in every forward, or once per optimizer step",
+                             choices=("forward", "step"), added_later=True)
 
 
 def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tensor,

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, Ranks, adapted_layers, module_ranks, replace_module
+from hipbench.method import Context, Method, Ranks, adapted_layers, module_ranks, option, replace_module
 from hipbench.methods.lora import LoRALinear
 from hipbench.suite import Example, GeneralSet, TaskData
 from hipbench.train import IGNORE, collate, encode
@@ -62,14 +62,15 @@ from hipbench.train import IGNORE, collate, encode
 
 @dataclass
 class LaLoRAOptions:
-    alpha: float = 16.0  # s = alpha / r, as the LoRA baseline
-    strength: float = 1e3  # λ: the learning-forgetting trade-off
-    prior_precision: float = 1e-6  # δ
-    curvature: str = "diag"  # "diag" or "kfac" (block K-FAC per LoRA factor)
-    fisher: str = "empirical"  # "empirical" (data labels) or "true" (labels sampled from the model)
-    examples: int = 64  # preservation examples used for the curvature
-    refresh: bool = True  # re-estimate anchor and curvature at every task boundary
-    dropout: float = 0.0
+    alpha: float = option(16.0, "s = alpha / r, as the LoRA baseline", gt=0)
+    strength: float = option(1e3, "λ: the learning-forgetting trade-off", ge=0)
+    prior_precision: float = option(1e-6, "δ: the prior precision added to the curvature", ge=0)
+    curvature: str = option("diag", "diagonal Fisher or block K-FAC per LoRA factor", choices=("diag", "kfac"))
+    fisher: str = option("empirical", "labels from the data (empirical) or sampled from the model (true)",
+                         choices=("empirical", "true"))
+    examples: int = option(64, "preservation examples used for the curvature", ge=1)
+    refresh: bool = option(True, "re-estimate anchor and curvature at every task boundary")
+    dropout: float = option(0.0, "dropout probability on the adapter's input", ge=0, lt=1)
 
 
 def preservation_pairs(tokenizer, preservation: GeneralSet, max_length: int, limit: int) -> list:

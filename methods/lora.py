@@ -25,14 +25,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, replace_module
+from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, option,
+                             replace_module)
 
 
 @dataclass
 class LoRAOptions:
-    alpha: float = 16.0  # s = alpha / r; the paper fixes alpha to the first r tried and does not tune it
-    dropout: float = 0.0
-    rslora: bool = False
+    alpha: float = option(16.0, "s = alpha / r; the paper fixes alpha to the first r tried", gt=0)
+    dropout: float = option(0.0, "dropout probability on the adapter's input", ge=0, lt=1)
+    rslora: bool = option(False, "s = alpha / sqrt(r) instead of alpha / r (rsLoRA)")
 
 
 class LoRALinear(nn.Module):

@@ -44,16 +44,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hipbench.method import Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, replace_module
+from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, option,
+                             replace_module)
 from hipbench.suite import TaskData
 
 
 @dataclass
 class OLoRAOptions:
-    alpha: float = 16.0  # s = alpha / r; O-LoRA's scripts use r = 8, alpha = 32
-    lambda_1: float = 0.5  # orthogonality weight (scripts: 0.5; long-sequence runs also 5)
-    lambda_2: float = 0.0  # un-squared L2 weight on the new adapter (scripts: 0; also 0.1, 0.3)
-    dropout: float = 0.0
+    alpha: float = option(16.0, "s = alpha / r; O-LoRA's scripts use r = 8, alpha = 32", gt=0)
+    lambda_1: float = option(0.5, "orthogonality weight (scripts: 0.5; long-sequence runs also 5)", ge=0)
+    lambda_2: float = option(0.0, "un-squared L2 weight on the new adapter (scripts: 0; also 0.1, 0.3)", ge=0)
+    dropout: float = option(0.0, "dropout probability on the adapter's input", ge=0, lt=1)
 
 
 class OLoRALinear(nn.Module):

@@ -28,13 +28,13 @@ import torch
 from torch import nn
 
 from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, delta_from_start, module_ranks,
-                             replace_module)
+                             option, replace_module)
 
 
 @dataclass
 class PiSSAOptions:
-    scaling: float = 1.0  # s = alpha / r; PiSSA uses alpha = r
-    niter: int = 0  # 0: exact cached SVD; K > 0: randomized SVD with K subspace iterations
+    scaling: float = option(1.0, "s = alpha / r; PiSSA uses alpha = r", gt=0)
+    niter: int = option(0, "0: exact cached SVD; K > 0: randomized SVD with K subspace iterations", ge=0)
 
 
 class PiSSALinear(nn.Module):

@@ -39,16 +39,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, delta_from_start, module_ranks,
-                             replace_module)
+                             option, replace_module)
 from hipbench.suite import Example, TaskData
 from hipbench.train import collate, encode
 
 
 @dataclass
 class SCLoRAOptions:
-    alpha: float = 16.0  # s = alpha / r, as the LoRA baseline
-    beta: float = 0.5  # 0: the fine-tuning data's principal output subspace; 1: least preserved-knowledge
-    examples: int = 256  # cap on the examples behind each covariance
+    alpha: float = option(16.0, "s = alpha / r, as the LoRA baseline", gt=0)
+    beta: float = option(0.5, "0: the task data's principal output subspace; 1: the least preserved-knowledge one",
+                         ge=0, le=1)
+    examples: int = option(256, "cap on the examples behind each covariance", ge=1)
 
 
 def balanced_subspace(cov_plus: torch.Tensor, cov_minus: torch.Tensor, beta: float, rank: int) -> torch.Tensor:

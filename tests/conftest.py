@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from hipbench.models import LoadedModel, tiny_llama
 from hipbench.suite import Example, GeneralSet, Suite, TaskData
 
 torch.set_num_threads(2)
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the hub; subprocesses inherit it
 
 
 @pytest.fixture(scope="session")

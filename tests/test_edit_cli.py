@@ -113,7 +113,7 @@ def test_an_editor_runs_end_to_end_beside_an_adapter_and_shares_its_table(tmp_pa
     (["--suite", "continual"], "--method rome: a knowledge editor runs on editing suites only (--suite edit), "
                                "not on a continual suite"),
     (["--suite", "edit", "--budget", "1000"], "--budget does not apply to the knowledge editor rome"),
-    (["--suite", "edit", "--option", "layers=x"], "rome: --option layers: expected comma-separated integers"),
+    (["--suite", "edit", "--option", "layers=x"], "rome: --option layers=x: expected comma-separated layer indices >= 0 or ranges"),
 ])
 def test_editor_misuse_fails_in_one_line_before_loading(tmp_path, args, message):
     result = invoke("run", "--method", "rome", "--model", "tiny-llama", "--seeds", "1", *args, "--out",

@@ -49,7 +49,7 @@ def _cache(tmp_path, monkeypatch):
 
 def make(name: str, **extra: str):
     cls = method_class(name)
-    return cls(options_from_strings(cls.Options, {**TINY_OPTIONS[name], **extra}))
+    return cls(options_from_strings(cls.Options, {**TINY_OPTIONS[name], **extra}, name))
 
 
 def context(tokenizer, seed: int = 0) -> Context:
@@ -187,12 +187,14 @@ def test_a_single_edit_of_every_editor_reaches_reliability_one(name, tiny_loaded
 
 
 def test_bad_editor_options_fail_naming_the_option():
-    with pytest.raises(ValueError, match=r"^rome: --option fact_token: expected one of subject_last, last"):
+    with pytest.raises(ValueError, match=r"^rome: --option fact_token=first: expected one of subject_last, last$"):
         make("rome", fact_token="first")
-    with pytest.raises(ValueError, match=r"^rome: --option prefixes: expected LENGTHxCOUNT"):
+    with pytest.raises(ValueError, match=r"^rome: --option prefixes=5by10: expected comma-separated LENGTHxCOUNT"):
         make("rome", prefixes="5by10")
-    with pytest.raises(ValueError, match=r"^grace: --option eps: must be positive"):
+    with pytest.raises(ValueError, match=r"^grace: --option eps=0: expected a number > 0$"):
         make("grace", eps="0")
+    with pytest.raises(ValueError, match=r"^grace: --option layers=1,2: expected one layer index"):
+        make("grace", layers="1,2")  # GRACE wraps one layer: refused before a model is loaded
 
 
 def test_layers_default_scaled_by_depth_and_checked(tiny):

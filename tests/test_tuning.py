@@ -147,6 +147,7 @@ def test_tpe_runs_exactly_the_trials_asked_for(tmp_path):
     ("k=a,b", "--space k=a: expected int"),
     ("lr=1e-4,inf", "--space lr=inf: expected a finite number"),
     ("lr", "--space: expected KEY=V1,V2,..., got 'lr'"),
+    ("k=0,32", "--space: hiplora: --option k=0: expected an integer >= 1"),
 ])
 def test_bad_spaces_fail_in_one_line(tmp_path, space, message):
     result = invoke("tune", "--method", "hiplora", *TINY, "--space", space, "--out", str(tmp_path / "out"))
