@@ -16,17 +16,18 @@ import click
 from hipbench import registry
 from hipbench.budget import DEFAULT_TOLERANCE, RULES, BudgetError
 from hipbench.config import DEFAULT_SEEDS, resolve_device
+from hipbench.jobs import Job
 from hipbench.leaderboard import LeaderboardError, write_leaderboards
 from hipbench.models import ALIASES, DEFAULT_MODEL, ModelError, cache_dir
 from hipbench.run_groups import (DEVICES, EDIT_MODES, SVD_SOLVERS, RunGroup, parse_ints, parse_option_pairs,
                                  read_sweep_file, split_names)
+from hipbench.runner import RunOutOfMemory
 from hipbench.suite import DATA_SPLITS, SuiteDataError
-from hipbench.jobs import Job
 from hipbench.sweeping import EXECUTORS, SweepError, check_jobs
 from hipbench.train import TrainConfig
 
 EXPECTED = (registry.UnknownNameError, SuiteDataError, ModelError, BudgetError, LeaderboardError, ValueError,
-            FileNotFoundError, SweepError)
+            FileNotFoundError, SweepError, RunOutOfMemory)
 
 
 def _fail_cleanly(func):

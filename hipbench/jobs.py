@@ -19,7 +19,7 @@ from typing import Iterator
 
 from hipbench.config import RunConfig
 from hipbench.method import identity_options
-from hipbench.runner import Prepared, describe, make_method, model_slug, prepare, record_dir, run_one
+from hipbench.runner import Prepared, RunOutOfMemory, describe, make_method, model_slug, prepare, record_dir, run_one
 
 LOG_TAIL_LINES = 20
 
@@ -162,6 +162,9 @@ def execute(job: Job, prepared: Prepared | None = None, echo: bool = True, cpus:
         except BaseException as error:  # a run may fail in any way; the sweep goes on
             if isinstance(error, KeyboardInterrupt):
                 raise
-            traceback.print_exc()
             status, message = "failed", f"{type(error).__name__}: {error}".splitlines()[0]
+            if isinstance(error, RunOutOfMemory):  # expected and said in full: no traceback
+                print(message, file=sys.stderr)
+            else:
+                traceback.print_exc()
     return JobResult(name, directory, status, time.perf_counter() - started, message, peak_gpu_memory_gb(cfg.device))

@@ -68,6 +68,25 @@ def make_method(name: str, option_strings: dict[str, str]) -> Method:
     return cls(options_from_strings(cls.Options, option_strings, name))
 
 
+class RunOutOfMemory(RuntimeError):
+    """A run ran out of (GPU) memory; the message names the run, its peak and what to lower."""
+
+
+def out_of_memory_message(directory: Path, cfg: RunConfig) -> str:
+    """One line: which run, how much memory it had reached, what to change. The record stays
+    incomplete, so the same command resumes it from its last checkpoint."""
+    if cfg.device == "cuda":
+        peak = torch.cuda.max_memory_reserved() / 1e9
+        total = torch.cuda.get_device_properties(0).total_memory / 1e9
+        used = f"peak {peak:.1f} GB of the GPU's {total:.1f} GB"
+    else:
+        import resource
+
+        used = f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB"
+    return (f"{directory}: out of memory ({used}); lower --batch-size, or give each run more of the GPU "
+            f"with hipbench sweep --gpus-per-run; the record is kept and resumes from its last checkpoint")
+
+
 def run_lock(out: Path, directory: Path) -> FileLock:
     """The lock one run holds while it runs: `OUT/.locks/<the record's path>.lock`.
 
@@ -120,6 +139,9 @@ def _run_locked(loaded: LoadedModel, suite: Suite, cfg: RunConfig, method: Metho
         metrics = module.run(loaded, method, suite, cfg, record, save_adapters, **resume)
     except NonFiniteLoss:
         return RunOutcome(cfg.method, cfg.seed, directory, "failed")
+    except torch.cuda.OutOfMemoryError as error:  # torch.OutOfMemoryError from torch 2.5 on
+        record.fail(f"{type(error).__name__}: {error}".splitlines()[0])
+        raise RunOutOfMemory(out_of_memory_message(directory, cfg)) from None
     except BaseException as error:
         record.fail(f"{type(error).__name__}: {error}")
         raise
