@@ -190,7 +190,7 @@ def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, tuned,
                           for each in with_tuned(group, tuned) for cfg in each.configs(device)]
             check_jobs(group_jobs)
         except EXPECTED as error:
-            raise type(error)(f"{where}{error}") from None
+            raise click.ClickException(f"{where}{error}".splitlines()[0]) from None
         jobs += group_jobs
     results = run_sweep(jobs, executor, Shares(cpus_per_run, gpus_per_run), Path(out), address)
     click.echo(f"build tables with: hipbench leaderboard {out}")

@@ -130,7 +130,7 @@ class Tuning:
 
     def study_name(self) -> str:
         """Names what the study tunes, so a changed space, seed list or setting is a new study."""
-        identity = {"group": dataclasses.asdict(replace(self.group, lr=0.0)), "space": self.space,
+        identity = {"group": dataclasses.asdict(self.group), "space": self.space,
                     "trials": self.trials}
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.group.suite}-{Path(self.group.model).name}-{self.method}-{digest}"
@@ -253,15 +253,26 @@ def read_tuned(path: Path) -> dict[str, dict]:
         data = read_json(path)
     except json.JSONDecodeError as error:
         raise TuningError(f"--tuned {path}: not JSON ({error.msg}, line {error.lineno})") from None
-    if not isinstance(data, dict):
-        raise TuningError(f"--tuned {path}: expected an object of methods")
+    except UnicodeDecodeError:
+        raise TuningError(f"--tuned {path}: not JSON (not UTF-8 text)") from None
+    if not isinstance(data, dict) or not data:
+        raise TuningError(f"--tuned {path}: expected an object of tuned methods")
     for method, entry in data.items():
-        for key in ("options", "run", "objective", "suite"):
+        where = f"--tuned {path}: {method}"
+        for key, kind in (("options", dict), ("run", dict), ("objective", (int, float)), ("suite", str)):
             if not isinstance(entry, dict) or key not in entry:
-                raise TuningError(f"--tuned {path}: {method}: field '{key}' is missing")
-        unknown = set(entry["run"]) - set(RUN_KEYS)
-        if unknown:
-            raise TuningError(f"--tuned {path}: {method}: run setting '{sorted(unknown)[0]}' cannot be tuned")
+                raise TuningError(f"{where}: field '{key}' is missing")
+            if not isinstance(entry[key], kind) or isinstance(entry[key], bool):
+                raise TuningError(f"{where}: field '{key}' has the wrong type ({type(entry[key]).__name__})")
+        for key, value in entry["run"].items():
+            if key not in RUN_KEYS:
+                raise TuningError(f"{where}: run setting '{key}' cannot be tuned")
+            if isinstance(value, bool) or not isinstance(value, (int, float) if RUN_KEYS[key] is float else int):
+                raise TuningError(f"{where}: run setting {key}={value!r}: expected {RUN_KEYS[key].__name__}")
+        for key, value in entry["options"].items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise TuningError(f"{where}: option {key}: expected a single value, got {type(value).__name__}")
+        entry["options"] = {key: _option_text(value) for key, value in entry["options"].items()}
     return data
 
 

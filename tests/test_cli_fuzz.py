@@ -266,3 +266,44 @@ def test_a_bad_data_dir_fails_cleanly(world, path):
 @given(path=bad_path("sweep"))
 def test_a_bad_sweep_file_fails_cleanly(world, path):
     fails_cleanly(world, ["sweep", "--from-file", path])
+
+
+def _is_json_object(content: bytes) -> bool:
+    try:
+        return isinstance(json.loads(content), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), TEXT)
+TUNED_ENTRY = st.fixed_dictionaries({}, optional={
+    "suite": st.one_of(st.just("continual"), SCALARS), "objective": SCALARS,
+    "options": st.one_of(st.dictionaries(st.sampled_from(["k", "budget", "alpha", "nope"]), st.one_of(SCALARS, st.lists(SCALARS, max_size=2)), max_size=2), SCALARS),
+    "run": st.one_of(st.dictionaries(st.sampled_from(["lr", "steps", "batch_size", "seed"]), SCALARS, max_size=2), SCALARS)})
+
+
+@st.composite
+def bad_tuned_file(draw):
+    """A missing path, garbage, or a tuned.json-shaped object with some field wrong (a missing or
+    mistyped field, an untunable setting, an option or setting out of its range)."""
+    root = Path(os.getcwd()).parent / "inputs"
+    path = root / f"tuned-{draw(st.integers(0, 10**9))}.json"
+    shape = draw(st.sampled_from(["missing", "garbage", "entry"]))
+    if shape == "missing":
+        return str(root / "absent" / path.name)
+    if shape == "garbage":
+        path.write_bytes(draw(GARBAGE.filter(lambda c: not _is_json_object(c))))
+        return str(path)
+    entry = draw(TUNED_ENTRY)
+    complete = (entry.get("suite") == "continual" and isinstance(entry.get("objective"), (int, float))
+                and isinstance(entry.get("options"), dict) and isinstance(entry.get("run"), dict))
+    if complete:  # well formed: make a value invalid
+        entry["options"]["k"] = draw(st.sampled_from([0, -3, "x", 1.5]))
+    path.write_text(json.dumps({"hiplora": entry}))
+    return str(path)
+
+
+@FUZZ
+@given(path=bad_tuned_file(), command=st.sampled_from(["run", "sweep"]))
+def test_a_bad_tuned_file_fails_cleanly(world, path, command):
+    fails_cleanly(world, [command, "--method", "hiplora", "--suite", "continual", *TINY, "--tuned", path])
