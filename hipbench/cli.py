@@ -250,6 +250,10 @@ def check_shares(gpus_per_run: float | None, cpus_per_run: float | None, executo
         raise click.BadParameter(f"expected a positive number, got {cpus_per_run:g}", param_hint="--cpus-per-run")
     if address is not None and executor != "ray":
         raise click.BadParameter("only the ray executor joins a cluster", param_hint="--address")
+    if address is not None:
+        from hipbench.ray_executor import check_address
+
+        check_address(address)
 
 
 def sweep_device(choice: str, executor: str, address: str | None) -> str:
@@ -257,9 +261,10 @@ def sweep_device(choice: str, executor: str, address: str | None) -> str:
     cuda when the cluster has GPUs; else this machine's choice."""
     if choice != "auto" or executor != "ray" or address is None:
         return resolve_device(choice)
-    import ray
+    from hipbench.ray_executor import connect, import_ray
 
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    ray = import_ray()
+    connect(ray, address)
     try:
         return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
     finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +28,7 @@ from hipbench.sweeping import Shares, SweepError, default_gpus_per_run, gpu_memo
 FORWARDED_ENV = ("HIPBENCH_", "HF_", "TRANSFORMERS_", "TQDM_DISABLE", "PYTORCH_CUDA_ALLOC_CONF")
 
 
-def _import_ray():
+def import_ray():
     try:
         import ray
     except ImportError:
@@ -41,6 +42,27 @@ def _task(job: Job, cwd: str, env: dict[str, str], cpus: int, gpu_fraction: floa
     if Path(cwd).is_dir():
         os.chdir(cwd)
     return execute(job, echo=False, cpus=cpus, gpu_fraction=gpu_fraction)
+
+
+def check_address(address: str | None) -> None:
+    """A HOST:PORT that nothing answers is refused at once: Ray itself retries for minutes before it
+    gives up. ("auto" and Ray's own address forms are left to Ray.)"""
+    if address in (None, "auto") or ":" not in address or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as error:
+        raise SweepError(f"--address {address}: no Ray cluster answers there ({error})") from None
+
+
+def connect(ray, address: str | None) -> None:
+    """`ray.init`, joining `address` when given; a failure to connect is one line."""
+    check_address(address)
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False, include_dashboard=None)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise SweepError(f"--address {address}: Ray could not connect ({str(error).splitlines()[0]})") from None
 
 
 def gpu_shares(jobs: list[Job], shares: Shares, cluster_gpus: float, log: Callable[[str], None]) -> dict[str, float]:
@@ -72,11 +94,11 @@ def run_on_ray(jobs: list[Job], shares: Shares, address: str | None, on_done: Ca
                log: Callable[[str], None]) -> None:
     """Submit every job as a task, report each as it ends; a local Ray instance is started (and
     stopped) when no `address` is given, else the driver joins that cluster."""
-    ray = _import_ray()
+    ray = import_ray()
     if not jobs:
         return
     env = {key: value for key, value in os.environ.items() if key.startswith(FORWARDED_ENV)}
-    ray.init(address=address, log_to_driver=False, configure_logging=False, include_dashboard=None)
+    connect(ray, address)
     try:
         cluster = ray.cluster_resources()
         log(f"ray: {cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs")

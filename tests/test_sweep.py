@@ -256,3 +256,15 @@ def test_gpu_shares_spread_a_small_sweep_over_every_gpu(tmp_path):
     cpu = [Job(cfg, Path("out")) for cfg in group.configs("cpu")]
     assert set(gpu_shares(cpu, Shares(), 2.0, print).values()) == {0.0}
 
+
+
+def test_an_address_where_no_cluster_answers_fails_at_once(tmp_path):
+    """Port 1 of the loopback: nothing listens, so the connection is refused at once (Ray itself
+    would retry for minutes)."""
+    started = time.monotonic()
+    result = hipbench("sweep", "--method", "lora", "--suite", "continual", "--model", "tiny-llama", "--device", "cpu",
+                      "--executor", "ray", "--address", "127.0.0.1:1", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1 and time.monotonic() - started < 60
+    assert result.stderr.strip().splitlines() == [
+        "Error: --address 127.0.0.1:1: no Ray cluster answers there ([Errno 111] Connection refused)"]
+    assert not (tmp_path / "out").exists()
