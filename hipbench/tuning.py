@@ -58,7 +58,12 @@ class TuningError(ValueError):
 
 
 def default_space(method: str) -> dict[str, tuple]:
-    """The declared space of `method`: TRIALS points for every method."""
+    """The declared space of `method`: TRIALS points for every adapter method. Knowledge editors
+    train nothing at the shared learning rate, so they have none: their layers and settings are
+    tuned with an explicit `--space`."""
+    if registry.method_kinds().get(method) == "editor":
+        raise TuningError(f"--space: {method} is a knowledge editor and has no declared space; name its "
+                          "options, e.g. --space layers=...")
     if method in KEY_OPTIONS:
         key, values = KEY_OPTIONS[method]
         return {"lr": LR_COARSE, key: values}

@@ -57,6 +57,8 @@ def test_every_method_gets_the_same_declared_effort():
     assert {name: grid_size(default_space(name)) for name in methods} == {name: TRIALS for name in methods}
     for name, (key, _) in KEY_OPTIONS.items():
         assert hasattr(registry.method_class(name).Options(), key), name
+    with pytest.raises(ValueError, match="rome is a knowledge editor and has no declared space"):
+        default_space("rome")
 
 
 def poisoned(suite):
