@@ -122,6 +122,26 @@ TUNED = click.option("--tuned", default=None, type=click.Path(dir_okay=False),
                      help="tuned.json from `hipbench tune`: each method's tuned options and learning rate (recorded).")
 
 
+def executor_options(func):
+    """How `sweep` and `tune` run their runs: the executor and each run's share of the machine."""
+    options = [
+        click.option("--executor", default="local", show_default=True, type=click.Choice(EXECUTORS),
+                     help="local: one run after another in this process; ray: every run a Ray task "
+                          "(pip install 'hipbench[ray]')."),
+        click.option("--gpus-per-run", type=float, default=None,
+                     help="Ray: fraction of a GPU per run, in (0, 1] (default: from the suite's measured peak "
+                          "memory, README)."),
+        click.option("--cpus-per-run", type=float, default=None,
+                     help="CPUs (torch threads) per run; a fraction runs more processes than cores on Ray. Default: "
+                          "1 on Ray; the local executor leaves torch's threads as they are."),
+        click.option("--address", default=None, help="Ray: join this cluster (`ray start --head` prints it; 'auto' "
+                                                     "finds a local one); without it a local Ray instance is started."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def with_tuned(group: RunGroup, tuned: str | None) -> list[RunGroup]:
     """The group, or one group per method with its tuned settings (hipbench.tuning.apply_tuned)."""
     if tuned is None:
@@ -156,15 +176,7 @@ def run(out, tuned, **values) -> None:
 @run_options(required=False)
 @click.option("--from-file", "sweep_file", default=None, type=click.Path(dir_okay=False),
               help="A sweep file (YAML): a list of run groups, instead of --method/--suite and the run options.")
-@click.option("--executor", default="local", show_default=True, type=click.Choice(EXECUTORS),
-              help="local: one run after another in this process; ray: every run a Ray task (pip install 'hipbench[ray]').")
-@click.option("--gpus-per-run", type=float, default=None,
-              help="Ray: fraction of a GPU per run, in (0, 1] (default: from the suite's measured peak memory, README).")
-@click.option("--cpus-per-run", type=float, default=None,
-              help="CPUs (torch threads) per run; a fraction runs more processes than cores on Ray. Default: 1 on "
-                   "Ray; the local executor leaves torch's threads as they are.")
-@click.option("--address", default=None, help="Ray: join this cluster (`ray start --head` prints it; 'auto' finds a "
-                                              "local one); without it a local Ray instance is started.")
+@executor_options
 @TUNED
 @_fail_cleanly
 def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, tuned, **values) -> None:
@@ -204,12 +216,7 @@ def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, tuned,
               help="Values to try: lr, steps, batch_size or a method option; repeatable. Default: each method's "
                    "declared space (hipbench/tuning.py), 9 trials each.")
 @click.option("--trials", type=int, default=None, help="TPE with this many trials instead of the whole grid.")
-@click.option("--executor", default="local", show_default=True, type=click.Choice(EXECUTORS))
-@click.option("--gpus-per-run", type=float, default=None, help="Ray: fraction of a GPU per run, in (0, 1].")
-@click.option("--cpus-per-run", type=float, default=None,
-              help="CPUs (torch threads) per run; a fraction runs more processes than cores on Ray. Default: 1 on "
-                   "Ray; the local executor leaves torch's threads as they are.")
-@click.option("--address", default=None, help="Ray: join this cluster.")
+@executor_options
 @_fail_cleanly
 def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
     """Tune each method's settings on validation data (Optuna; trials are runs of `hipbench sweep`),
