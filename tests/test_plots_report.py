@@ -4,7 +4,10 @@ run records only.
 Built from copies of a few committed records (continual and merge suites), so the test needs no
 training; checks that the PNGs are images, every link in the report, the README and the markdown
 resolves, that figures and the page come with --plots and only then (every protocol alike), and
-that two builds from the same records are byte-identical.
+that two builds from the same records are byte-identical. Headless Chromium, driven through the
+DevTools protocol, clicks every column header of every table (twice: ascending, then reversed) and
+checks the order against the documented rule, filters by each method, and checks every image
+loaded and nothing was logged as an error or warning.
 """
 from __future__ import annotations
 
@@ -96,6 +99,16 @@ def test_report_references_only_existing_files_and_embeds_every_table_and_figure
     assert page.count("<b>Differences to lora</b>") == len(tables)
 
 
+def test_page_fetches_nothing_from_the_network_and_its_tables_need_no_script(built):
+    _, out, _ = built
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no CDN: readable offline
+    assert "<script src" not in page and page.count("<script>") == 1  # our own inline script only
+    assert "<select" not in page  # the filter is added by the script; without it, plain tables
+    rows = re.findall(r"<tr data-method=\"([^\"]+)\"><td>", page)
+    assert rows and {"lora", "olora"} <= set(rows)
+
+
 def test_markdown_run_links_resolve_to_run_records(built):
     runs, out, _ = built
     linked = set()
@@ -172,33 +185,188 @@ def test_every_table_ends_with_its_caption_naming_each_ci_that_excludes_zero(bui
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
                  if p and Path(p).is_file()), None)
-# After load, record which images failed to decode and log a marker (proves console capture works).
-PROBE = ('<script>window.addEventListener("load", () => {const bad = [...document.images].filter(i => '
-         '!(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute("src")); document.body.setAttribute('
-         '"data-probe", JSON.stringify({images: document.images.length, tables: '
-         'document.querySelectorAll("table").length, broken: bad})); console.info("probe-done");});</script>')
+
+
+class _DevTools:
+    """Headless Chromium driven through the DevTools protocol over `--remote-debugging-pipe`: NUL-ended
+    JSON on fds 3 (to the browser) and 4 (from it). No port is opened and no websocket library is needed;
+    every read has a deadline, so a hung browser fails the test instead of hanging it."""
+
+    def __init__(self, chromium: str, profile: Path, log: Path, deadline_s: float = 90.0):
+        import fcntl
+        import os
+        import time
+
+        self._time, self._os = time, os
+        self.deadline = time.monotonic() + deadline_s
+        def high(fd: int) -> int:  # >= 10 and close-on-exec: the dup2 onto 3 and 4 is a real copy, nothing leaks
+            moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            return moved
+
+        to_read, to_write = map(high, os.pipe())
+        from_read, from_write = map(high, os.pipe())
+        self.pid = os.posix_spawn(chromium, [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-pipe",
+            f"--user-data-dir={profile}", "--window-size=1280,900", "about:blank"], os.environ, file_actions=[
+            (os.POSIX_SPAWN_DUP2, to_read, 3), (os.POSIX_SPAWN_DUP2, from_write, 4),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, str(log), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)], setpgroup=0)
+        for fd in (to_read, from_write):
+            os.close(fd)
+        self._out, self._in, self._buffer, self._next_id = to_write, from_read, b"", 0
+        self.events: list[dict] = []
+
+    def _message(self) -> dict:
+        import select
+
+        while b"\0" not in self._buffer:
+            left = self.deadline - self._time.monotonic()
+            assert left > 0, "headless Chromium did not answer in time"
+            if select.select([self._in], [], [], left)[0]:
+                chunk = self._os.read(self._in, 1 << 16)
+                assert chunk, "headless Chromium closed the DevTools pipe"
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(line)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        self._os.write(self._out, json.dumps(message).encode() + b"\0")
+        while True:
+            answer = self._message()
+            if answer.get("id") == self._next_id:
+                assert "error" not in answer, (method, answer["error"])
+                return answer["result"]
+            self.events.append(answer)
+
+    def wait_for(self, event: str) -> dict:
+        while True:
+            found = next((e for e in self.events if e.get("method") == event), None)
+            if found:
+                self.events.remove(found)
+                return found
+            self.events.append(self._message())
+
+    def close(self) -> None:
+        import signal
+
+        try:
+            self.send("Browser.close")
+        except (AssertionError, OSError):
+            pass
+        for _ in range(100):
+            if self._os.waitpid(self.pid, self._os.WNOHANG)[0]:
+                break
+            self._time.sleep(0.1)
+        else:
+            self._os.killpg(self.pid, signal.SIGKILL)  # the process group of the browser we started
+            self._os.waitpid(self.pid, 0)
+        self._os.close(self._out)
+        self._os.close(self._in)
+
+
+class _Page:
+    """One tab of `_DevTools` with console capture; `click` is a real mouse press and release at the
+    centre of an element (scrolled into view), so it runs the same handlers a reader's click does."""
+
+    def __init__(self, tools: _DevTools, url: str):
+        self.tools = tools
+        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            tools.send(f"{domain}.enable", session=self.session)
+        tools.send("Page.navigate", {"url": url}, session=self.session)
+        tools.wait_for("Page.loadEventFired")
+
+    def evaluate(self, expression: str):
+        result = self.tools.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                      "awaitPromise": True}, session=self.session)
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def click(self, element: str) -> None:
+        x, y = self.evaluate(f"(() => {{const e = {element}; e.scrollIntoView({{block: 'center', inline: 'center'}});"
+                             " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];})()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.tools.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                         "clickCount": 1}, session=self.session)
+
+    def console_problems(self) -> tuple[list, bool]:
+        """(errors and warnings logged or thrown, whether the marker `probe-done` was seen)."""
+        events = [e for e in self.tools.events if e.get("sessionId") == self.session]
+        problems = [e for e in events if e["method"] == "Runtime.exceptionThrown"
+                    or e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "warning", "assert")
+                    or e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] in ("error", "warning")]
+        marker = any(e["method"] == "Runtime.consoleAPICalled"
+                     and [a.get("value") for a in e["params"]["args"]] == ["probe-done"] for e in events)
+        return problems, marker
+
+
+MISSING = {"", "n/a", "—", "not recorded"}
+LEADING_NUMBER = re.compile(r"^\[?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)", re.I)
+
+
+def _sorted_like_a_reader_expects(rows: list[list[str]], column: int, descending: bool) -> list[list[str]]:
+    """The documented order, computed independently of the page: by the leading number where every
+    present cell has one, else as text; missing cells last either way; ties keep their order."""
+    cells = [row[column] for row in rows]
+    numeric = any(c not in MISSING for c in cells) and all(c in MISSING or LEADING_NUMBER.match(c) for c in cells)
+    key = (lambda c: float(LEADING_NUMBER.match(c).group(1))) if numeric else (lambda c: c)
+    present = sorted((r for r in rows if r[column] not in MISSING), key=lambda r: key(r[column]), reverse=descending)
+    return present + [r for r in rows if r[column] in MISSING]
+
+
+ROWS = "[...document.querySelectorAll('table')[%d].tBodies[0].rows].map(r => [...r.cells].map(c => c.textContent.trim()))"
+HEADERS = "[...document.querySelectorAll('table')].map(t => [...t.tHead.rows[0].cells].map(c => c.textContent.trim()))"
+VISIBLE = ("[...document.querySelectorAll('table')].map(t => [...t.tBodies[0].rows].filter(r => r.getClientRects()"
+           ".length > 0).map(r => [...r.cells].map(c => c.textContent.trim())))")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install -y chromium)")
-def test_report_renders_in_headless_chromium_with_every_image_loaded(built):
-    import html
-    import json
-    import subprocess
-
+def test_report_in_headless_chromium_sorts_on_header_clicks_filters_by_method_and_loads_every_image(
+        built, tmp_path):
     _, out, _ = built
-    probe = out / "probe.html"  # a copy beside the report, so relative image paths are the same
-    probe.write_text((out / "index.html").read_text().replace("</body>", PROBE + "</body>"))
+    tools = _DevTools(CHROMIUM, tmp_path / "profile", tmp_path / "chromium.log")
     try:
-        done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-                               "--v=0", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-                              capture_output=True, text=True, timeout=120)
+        page = _Page(tools, (out / "index.html").as_uri())
+        images = page.evaluate("[...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+        assert sorted(src for src, _ in images) == sorted(p.name for p in out.glob("*.png"))
+        assert [src for src, loaded in images if not loaded] == []
+        headers = page.evaluate(HEADERS)
+        assert len(headers) == 2 * len(list(out.glob("*.json")))  # each table and its differences to lora
+        changed = 0
+        for t, columns in enumerate(headers):
+            for c, name in enumerate(columns):
+                for descending in (False, True):  # first click ascending, second click reverses
+                    before = page.evaluate(ROWS % t)
+                    page.click(f"document.querySelectorAll('table')[{t}].tHead.rows[0].cells[{c}]")
+                    after = page.evaluate(ROWS % t)
+                    assert after == _sorted_like_a_reader_expects(before, c, descending), (t, name, descending)
+                    assert page.evaluate(f"document.querySelectorAll('table')[{t}].tHead.rows[0].cells[{c}]"
+                                         ".getAttribute('aria-sort')") == ("descending" if descending else "ascending")
+                    changed += after != before
+        assert changed >= len(headers)  # the clicks did reorder rows, not only confirm an order
+
+        everything = page.evaluate(VISIBLE)
+        options = page.evaluate("[...document.querySelector('#method-filter select').options].map(o => o.value)")
+        method_at = [columns.index("Method") for columns in headers]
+        methods = sorted({row[m] for rows, m in zip(everything, method_at) for row in rows})
+        assert options == [""] + methods and set(methods) >= {"lora", "olora"}
+        for method in methods + [""]:  # set the select as a reader's choice does: its value, then "change"
+            page.evaluate(f"(() => {{const s = document.querySelector('#method-filter select'); s.value = "
+                          f"{json.dumps(method)}; s.dispatchEvent(new Event('change', {{bubbles: true}}));}})()")
+            shown = page.evaluate(VISIBLE)
+            expected = [[row for row in rows if method in ("", row[m])] for rows, m in zip(everything, method_at)]
+            assert shown == expected, method
+            assert method == "" or sum(map(len, shown)) < sum(map(len, everything))
+        page.evaluate("console.info('probe-done')")
+        page.evaluate("new Promise(done => setTimeout(done, 200))")  # let late console events arrive
+        problems, marker = page.console_problems()
+        assert marker, "console capture saw nothing"
+        assert problems == []
     finally:
-        probe.unlink()
-    found = re.search(r'data-probe="([^"]*)"', done.stdout)
-    assert found, done.stderr[-2000:]
-    result = json.loads(html.unescape(found.group(1)))
-    assert result["broken"] == [] and result["images"] == len(list(out.glob("*.png")))
-    assert result["tables"] == 2 * len(list(out.glob("*.json")))  # each table and its differences to lora
-    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
-    assert any("probe-done" in line for line in console), done.stderr[-2000:]
-    assert [line for line in console if "probe-done" not in line] == []
+        tools.close()
