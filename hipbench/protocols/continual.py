@@ -8,7 +8,8 @@ so however many random numbers a method draws for its initialisations, the batch
 An interrupted run resumes at its last finished task boundary (`checkpoint`, `read_checkpoint`):
 the runner finds the checkpoint, the record keeps the measurements up to that boundary, and `run`
 rebuilds the model and method as usual, restores the state and trains the remaining tasks; on the
-CPU the final metrics equal an uninterrupted run's except for wall-clock fields.
+CPU the final metrics equal an uninterrupted run's except for wall-clock fields and the costs that
+depend on the measuring process (`hipbench.costs.PROCESS_FIELDS`: a resumed run's cover the tasks it trained).
 """
 from __future__ import annotations
 
