@@ -47,7 +47,7 @@ def test_adapter_mb_is_the_size_of_the_peft_export_files(tiny_loaded, tmp_path):
     outcome = continual_run(tiny_loaded, "lora", tmp_path / "runs")
     # the same run with --save-adapters exports the final adapter; its files are what adapter_mb measured
     cfg = RunConfig(method="lora", suite="tiny", model="tiny-llama", seed=3, train=TrainConfig(steps=3, batch_size=4))
-    saved = runner.run_one(tiny_loaded, make_suite(), cfg, tmp_path / "saved", {}, True, {"hardware": "cpu", "git_commit": "test"})
+    saved = runner.run_one(tiny_loaded, make_suite(), cfg, tmp_path / "saved", {}, True, {"hardware": "cpu"})
     final = saved.directory / "adapters" / "02-shout"
     size = sum(path.stat().st_size for path in final.iterdir()) / 10 ** 6
     assert {path.name for path in final.iterdir()} == {"adapter_model.safetensors", "adapter_config.json"}

@@ -225,7 +225,8 @@ def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditR
     meter.trained(stats.steps, stats.seconds, stats.tokens)
     return {"task": task.name, "steps": stats.steps, "learned": done["learned"],
             "final_loss": stats.losses[-1], "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
-            "tokens": stats.tokens, "seconds": stats.seconds, "frozen_adapter_params": getattr(method, "frozen_params", 0)}
+            "tokens": stats.tokens, "seconds": stats.seconds,
+            "frozen_adapter_params": getattr(method, "frozen_params", 0)}
 
 
 def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: torch.device,
@@ -400,7 +401,8 @@ def _adapter_edits(stream: Stream, method: Method, budget: dict) -> tuple[dict[s
     deltas = {name: delta.cpu() for name, delta in final_method.delta_weights(model).items()}
     factors = final_method.delta_factors(model)
     return deltas, {"adapter_mb": peft_export_mb(factors, s.loaded.name),
-                    "frozen_params": final_method.frozen_parameters(model), "budget": budget["budget"], "rank": budget["rank"], "rank_histogram": budget["rank_histogram"],
+                    "frozen_params": final_method.frozen_parameters(model),
+                    "budget": budget["budget"], "rank": budget["rank"], "rank_histogram": budget["rank_histogram"],
                     "trainable_params": trainable,
                     "planned_trainable": budget["planned_trainable"], "adapted_modules": budget["modules"]}
 
