@@ -14,7 +14,9 @@ edits changed (plus GRACE's codebook entries), marked "changed", and "Rank" the 
 changed weight's ΔW, marked "(ΔW)"; the header's budget, steps and tasks are the adapter runs'
 (an editors-only table says it has no budget), and a sentence under the note says so. Columns a
 protocol added after records were published (`OPTIONAL_COLUMNS`) appear only in tables where a
-record has them, so tables of older records are rebuilt byte for byte.
+record has them, so tables of older records are rebuilt byte for byte; the cost columns of every
+protocol (`hipbench.costs`: time per step, tokens/s, set-up seconds, peak memory, adapter size,
+frozen parameters) are optional in this sense, and a record without them shows n/a.
 
 "Budget used" is trainable / budget of each run (`hipbench.budget.budget_used`), computed from the
 record's own `trainable_params` and `budget`, which every record has, so older records show their
@@ -34,6 +36,7 @@ import pandas as pd
 
 from hipbench import comparisons
 from hipbench.budget import budget_used
+from hipbench.costs import COST_COLUMNS, COST_OPTIONAL
 from hipbench.metrics import mean_std
 from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
@@ -90,10 +93,17 @@ EDITORS_NOTE = ("Knowledge editors change weights directly and have no trainable
 NO_BUDGET = "none: knowledge editors only, which have no trainable-parameter budget"
 
 
+def optional_columns(protocol: str) -> dict[str, str]:
+    """Optional column key -> its sentence of the note: the protocol's own, then the cost columns
+    every protocol has (`hipbench.costs`), which records made before costs were measured lack."""
+    return {**getattr(protocol_module(protocol), "OPTIONAL_COLUMNS", {}), **COST_OPTIONAL}
+
+
 def columns(protocol: str, rows: list[dict] | None = None) -> list[tuple[str, str]]:
-    """The protocol's columns; with a table's `rows`, without the optional columns none of them has."""
-    every = protocol_module(protocol).LEADERBOARD_COLUMNS
-    optional = getattr(protocol_module(protocol), "OPTIONAL_COLUMNS", {})
+    """The protocol's columns, then the cost columns; with a table's `rows`, without the optional
+    columns none of them has."""
+    every = [*protocol_module(protocol).LEADERBOARD_COLUMNS, *COST_COLUMNS]
+    optional = optional_columns(protocol)
     if rows is None:
         return every
     return [(key, title) for key, title in every if key not in optional or any(key in row for row in rows)]
@@ -102,9 +112,8 @@ def columns(protocol: str, rows: list[dict] | None = None) -> list[tuple[str, st
 def columns_note(protocol: str, rows: list[dict] | None = None) -> str:
     """The protocol's note, then the sentences of the optional columns shown and, where the table
     has editors, what their size cells mean."""
-    module = protocol_module(protocol)
-    note = module.LEADERBOARD_NOTE
-    optional = getattr(module, "OPTIONAL_COLUMNS", {})
+    note = protocol_module(protocol).LEADERBOARD_NOTE
+    optional = optional_columns(protocol)
     shown = {key for key, _ in columns(protocol, rows)} if rows is not None else set()
     extra = [optional[key] for key in optional if key in shown and optional[key]]
     if rows is not None and any(row.get("kind") for row in rows):
@@ -190,7 +199,7 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
                "runs": [str(r["dir"]) for r in group]}
         if any(is_editor_record(r) for r in group):
             row["kind"] = "editor"
-        optional = getattr(protocol_module(protocol), "OPTIONAL_COLUMNS", {})
+        optional = optional_columns(protocol)
         for key, _ in columns(protocol):
             if key in optional and not any(key in r["metrics"] for r in records):
                 continue  # a column no record of the table has (module docstring)

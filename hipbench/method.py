@@ -120,6 +120,11 @@ class Method:
         are loaded, so a method whose modules grow per task (O-LoRA) can rebuild their shape."""
 
     # --- results ------------------------------------------------------------------------
+    def frozen_parameters(self, model: nn.Module) -> int:
+        """Parameters the method keeps beside the pretrained model without training them (O-LoRA's
+        earlier adapters): a memory cost the trainable count does not show (`hipbench.costs`)."""
+        return 0
+
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Low-rank factors `(B, A)` with `ΔW = B @ A` per adapted module, relative to the
         pretrained weight. Export writes these as a PEFT LoRA with scaling 1."""

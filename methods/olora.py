@@ -148,6 +148,11 @@ class OLoRA(Method):
                 torch.linalg.vector_norm(p) for layer in layers for p in (layer.lora_A[-1], layer.lora_B[-1]))
         return loss
 
+    def frozen_parameters(self, model: nn.Module) -> int:
+        """Every earlier task's adapter, counted from the model (not the counter of `begin_task`)."""
+        return sum(p.numel() for layer in adapted_layers(model, OLoRALinear).values()
+                   for p in [*layer.lora_A, *layer.lora_B] if not p.requires_grad)
+
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         factors = {}
         for name, layer in adapted_layers(model, OLoRALinear).items():

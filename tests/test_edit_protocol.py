@@ -10,6 +10,7 @@ import torch
 
 from hipbench import edit_metrics
 from hipbench.config import RunConfig
+from hipbench.costs import CostMeter
 from hipbench.methods.lora import LoRA
 from hipbench.methods.olora import OLoRA, OLoRALinear
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
@@ -264,5 +265,5 @@ def test_edits_train_the_target_tokens_without_the_closing_newline(tiny, monkeyp
         1, [0.0], [0.0], 0, 0.0))
     edit.learn(model, method, edit.edit_task("e", [REQUESTS[0]]), [REQUESTS[0]], tokenizer,
                config("sequential", 1), edit.EditPlan("sequential", 1, 3, None), torch.device("cpu"),
-               torch.Generator(), ctx)
+               torch.Generator(), ctx, CostMeter(torch.device("cpu")))
     assert calls[0]["terminate"] is False

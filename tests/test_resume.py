@@ -2,9 +2,12 @@
 or between two, and run again, ends with the same measurement rows and metrics as one run straight
 through, for every built-in method; and the one reader of measurement rows those resumes rely on.
 
-Wall-clock fields are the only ones allowed to differ: `finished` (a timestamp) and each task's or
-edit's `train[i].seconds` (measured by whichever process trained it); merge runs add their
-`seconds` and each adapter's `seconds` and `cache` path (the record's out directory).
+Wall-clock fields are the only ones allowed to differ: `finished` (a timestamp), each task's or
+edit's `train[i].seconds` (measured by whichever process trained it) and the run's costs that
+depend on the process measuring them (`hipbench.costs.PROCESS_FIELDS`: time per step, tokens/s,
+set-up seconds, peak memory and how many units the finishing process trained, which a resumed
+run measures over its own units only); merge runs add their `seconds` and each adapter's
+`seconds` and `cache` path (the record's out directory).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import torch
 from conftest import make_suite
 from hipbench import runner
 from hipbench.config import RunConfig
+from hipbench.costs import PROCESS_FIELDS
 from hipbench.protocols import continual, edit, merge
 from hipbench.records import COMPLETE, RunRecord, read_measurements, write_torch_atomic
 from hipbench.suite import EditRequest, Example, Suite, TaskData
@@ -53,7 +57,7 @@ def three_task_suite() -> Suite:
 
 def comparable(metrics: dict) -> dict:
     """metrics.json without its wall-clock fields."""
-    kept = {key: value for key, value in metrics.items() if key != "finished"}
+    kept = {key: value for key, value in metrics.items() if key != "finished" and key not in PROCESS_FIELDS}
     kept["train"] = [{k: v for k, v in row.items() if k != "seconds"} for row in metrics["train"]]
     return kept
 
@@ -399,7 +403,7 @@ def merge_config(method: str) -> RunConfig:
 
 def merge_comparable(metrics: dict) -> dict:
     """Merge metrics without wall-clock fields and the adapter cache's location."""
-    kept = {key: value for key, value in metrics.items() if key not in ("finished", "seconds")}
+    kept = {key: value for key, value in metrics.items() if key not in ("finished", "seconds", *PROCESS_FIELDS)}
     kept["adapters"] = [{k: v for k, v in row.items() if k not in ("seconds", "cache")} for row in metrics["adapters"]]
     return kept
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from hipbench.costs import PROCESS_FIELDS
 from hipbench.jobs import Job, log_tail
 from hipbench.records import read_measurements
 from hipbench.run_groups import read_sweep_file
@@ -53,11 +54,13 @@ def hipbench(*args: str, cwd: Path, background: bool = False):
 
 
 def records(out: Path) -> dict[str, dict]:
-    """Every record under `out` by its path: status, metrics and rows without wall-clock fields."""
+    """Every record under `out` by its path: status, metrics and rows without wall-clock fields
+    (the costs that depend on the measuring process and machine: `hipbench.costs.PROCESS_FIELDS`)."""
     found = {}
     for metrics_path in sorted(out.glob("continual/*/*/seed-*/metrics.json")):
         metrics = json.loads(metrics_path.read_text())
-        metrics.pop("finished", None)
+        for key in ("finished", *PROCESS_FIELDS):
+            metrics.pop(key, None)
         for row in metrics.get("train", []):
             row.pop("seconds", None)
         rows = read_measurements(metrics_path.parent / "measurements.jsonl", strict=True)

@@ -8,7 +8,8 @@ so however many random numbers a method draws for its initialisations, the batch
 An interrupted run resumes at its last finished task boundary (`checkpoint`, `read_checkpoint`):
 the runner finds the checkpoint, the record keeps the measurements up to that boundary, and `run`
 rebuilds the model and method as usual, restores the state and trains the remaining tasks; on the
-CPU the final metrics equal an uninterrupted run's except for wall-clock fields.
+CPU the final metrics equal an uninterrupted run's except for wall-clock fields and the costs that
+depend on the measuring process (`hipbench.costs.PROCESS_FIELDS`: a resumed run's cover the tasks it trained).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from hipbench import metrics, scoring
 from hipbench.budget import allocate_ranks, default_budget, rank_histogram, rank_summary, target_shapes
 from hipbench.config import RunConfig
+from hipbench.costs import CostMeter, peft_export_mb
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method, find_targets
@@ -205,6 +207,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     """Run one (method, seed) over the suite; returns the metrics written to metrics.json.
     With `resume` (a checkpoint from `read_checkpoint`), tasks up to its boundary are not run again."""
     device = torch.device(cfg.device)
+    meter = CostMeter(device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
     data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
@@ -220,7 +223,8 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     model.to("cpu")
     origin, pretrained = origins(model), loaded.model.state_dict()
-    method.attach(model, plan["targets"], plan["ranks"], ctx)
+    with meter.setup():
+        method.attach(model, plan["targets"], plan["ranks"], ctx)
     model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     generators = {"init": generator, "data_order": data_order}
@@ -230,7 +234,8 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         done, train_log = resume["task"], list(resume["train_log"])
     stream = tqdm(suite.tasks[done:], desc=f"{method.name} seed {cfg.seed}", dynamic_ncols=True)
     for index, task in enumerate(stream, start=done + 1):
-        method.begin_task(model, task, ctx)
+        with meter.setup():
+            method.begin_task(model, task, ctx)
         task_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         try:
             stats = train_task(model, method, task.train, tokenizer, cfg.train, device, data_order,
@@ -239,6 +244,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
             record.fail(str(error), task=task.name, task_index=index, step=error.step)
             raise
         method.end_task(model, task, ctx)
+        meter.trained(stats.steps, stats.seconds, stats.tokens)
         train_log.append({"task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
                           "mean_task_loss": sum(stats.losses) / len(stats.losses),
                           "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
@@ -259,6 +265,9 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                    "trainable_params": trainable,
                    "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
                    "train": train_log})
+    factors = method.delta_factors(model)
+    result.update(meter.record(peft_export_mb(factors, loaded.name),
+                               method.frozen_parameters(model)))
     return result
 
 

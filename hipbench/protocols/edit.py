@@ -74,6 +74,7 @@ from tqdm.auto import tqdm
 
 from hipbench import edit_metrics, scoring
 from hipbench.config import RunConfig
+from hipbench.costs import CostMeter, export_mb, peft_export_mb
 from hipbench.edit_formats import load_edit_file
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
@@ -203,9 +204,10 @@ def edit_task(name: str, requests: list[EditRequest]) -> TaskData:
 
 def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditRequest], tokenizer,
           cfg: RunConfig, plan: EditPlan, device: torch.device, data_order: torch.Generator,
-          ctx: Context) -> dict:
+          ctx: Context, meter: CostMeter) -> dict:
     """One task of the method: begin_task, train until learned or the cap, end_task."""
-    method.begin_task(model, task, ctx)
+    with meter.setup():
+        method.begin_task(model, task, ctx)
     train_cfg = replace(cfg.train, steps=plan.steps_per_edit, batch_size=len(task.train))
     done = {"learned": False}
 
@@ -220,19 +222,22 @@ def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditR
     stats = train_task(model, method, task.train, tokenizer, train_cfg, device, data_order,
                        desc=f"edit {task.name}", stop=stop, terminate=False)
     method.end_task(model, task, ctx)
+    meter.trained(stats.steps, stats.seconds, stats.tokens)
     return {"task": task.name, "steps": stats.steps, "learned": done["learned"],
             "final_loss": stats.losses[-1], "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
-            "seconds": stats.seconds, "frozen_adapter_params": getattr(method, "frozen_params", 0)}
+            "tokens": stats.tokens, "seconds": stats.seconds,
+            "frozen_adapter_params": getattr(method, "frozen_params", 0)}
 
 
-def attach(base: nn.Module, method: Method, plan: dict, ctx: Context,
-           device: torch.device) -> tuple[nn.Module, dict[int, str]]:
+def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: torch.device,
+           meter: CostMeter) -> tuple[nn.Module, dict[int, str]]:
     """A frozen copy of `base` with the method's adapter, on `device` (attached on the CPU, as in
     the continual protocol, so initialisations draw from the CPU generator), and its pretrained
     modules' names by identity (`continual.origins`), which tell a checkpoint what is pretrained."""
     model = frozen_copy(base).to("cpu")
     origin = origins(model)
-    method.attach(model, plan["targets"], plan["ranks"], ctx)
+    with meter.setup():
+        method.attach(model, plan["targets"], plan["ranks"], ctx)
     return model.to(device), origin
 
 
@@ -275,6 +280,7 @@ class Stream:
     resume: dict | None
     save_adapters: bool
     cadence: Cadence
+    meter: CostMeter
 
     @property
     def remaining(self) -> range:
@@ -298,6 +304,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     plan = resolve_options(cfg)
     suite = prepare_suite(suite, cfg)
     device = torch.device(cfg.device)
+    meter = CostMeter(device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)  # method initialisations
     data_order = torch.Generator().manual_seed(cfg.seed)  # batches: identical for every method
@@ -315,7 +322,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     ctx = Context(tokenizer=loaded.tokenizer, device=device, generator=generator, preservation=suite.preservation,
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     stream = Stream(loaded, suite, cfg, plan, record, requests, header, ctx, device, data_order, log, done, resume,
-                    save_adapters, Cadence())
+                    save_adapters, Cadence(), meter)
     if is_editor(method):
         deltas, sizes = _editor_edits(stream, method)
         steps_rule = (f"{method.name}'s own procedure per {'batch' if plan.mode == 'batch' else 'edit'} (its options; "
@@ -343,6 +350,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         "data_format": suite.definition.get("edit_data", {}).get("format", "suite"),
         "mean_steps": sum(steps) / len(steps), "learned_share": sum(e["learned"] for e in log) / len(log),
         **sizes, "train": log})
+    result.update(meter.record(result.pop("adapter_mb"), result.pop("frozen_params")))
     return result
 
 
@@ -359,28 +367,29 @@ def _adapter_edits(stream: Stream, method: Method, budget: dict) -> tuple[dict[s
             # as if this were the run's only edit: same initialisation and batches for every request
             ctx = replace(s.ctx, generator=torch.Generator().manual_seed(cfg.seed))
             edited_method = type(method)(method.options)
-            model, _ = attach(s.loaded.model, edited_method, budget, ctx, device)
+            model, _ = attach(s.loaded.model, edited_method, budget, ctx, device, s.meter)
             trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
             s.log.append(_learn_or_fail(model, edited_method, f"edit-{index:03d}", [requests[index]], tokenizer, cfg,
-                                        plan, device, torch.Generator().manual_seed(cfg.seed), ctx, record, index))
+                                        plan, device, torch.Generator().manual_seed(cfg.seed), ctx, record, index,
+                                        s.meter))
             measure_final(model, tokenizer, {index: requests[index]}, s.suite, cfg, device, record, edit=index)
             if s.save_adapters:
                 export_peft_adapter(edited_method.delta_factors(model), adapters / f"{index:03d}", s.loaded.name)
             final_method = edited_method
             s.checkpoint(index, {"rng": rng_state({})})
     else:
-        model, origin = attach(s.loaded.model, method, budget, s.ctx, device)
+        model, origin = attach(s.loaded.model, method, budget, s.ctx, device, s.meter)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if plan.mode == "batch":
             s.log.append(_learn_or_fail(model, method, f"batch-of-{len(requests)}", requests, tokenizer, cfg, plan,
-                                        device, s.data_order, s.ctx, record, 0))
+                                        device, s.data_order, s.ctx, record, 0, s.meter))
         else:
             generators, pretrained = {"init": s.ctx.generator, "data_order": s.data_order}, s.loaded.model.state_dict()
             if s.resume is not None:
                 restore(model, method, s.resume, generators)
             for index in s.bar(method.name):
                 s.log.append(_learn_or_fail(model, method, f"edit-{index:03d}", [requests[index]], tokenizer, cfg,
-                                            plan, device, s.data_order, s.ctx, record, index))
+                                            plan, device, s.data_order, s.ctx, record, index, s.meter))
                 measure_requests(model, tokenizer, {index: requests[index]}, "immediate", cfg, device, record,
                                  kinds=(edit_metrics.REWRITE,))
                 s.checkpoint(index, {"rng": rng_state(generators), "adapter": adapter_state(model, origin, pretrained),
@@ -390,7 +399,10 @@ def _adapter_edits(stream: Stream, method: Method, budget: dict) -> tuple[dict[s
             export_peft_adapter(method.delta_factors(model), adapters / "final", s.loaded.name)
         final_method = method
     deltas = {name: delta.cpu() for name, delta in final_method.delta_weights(model).items()}
-    return deltas, {"budget": budget["budget"], "rank": budget["rank"], "rank_histogram": budget["rank_histogram"],
+    factors = final_method.delta_factors(model)
+    return deltas, {"adapter_mb": peft_export_mb(factors, s.loaded.name),
+                    "frozen_params": final_method.frozen_parameters(model),
+                    "budget": budget["budget"], "rank": budget["rank"], "rank_histogram": budget["rank_histogram"],
                     "trainable_params": trainable,
                     "planned_trainable": budget["planned_trainable"], "adapted_modules": budget["modules"]}
 
@@ -401,10 +413,11 @@ def _editor_edits(stream: Stream, editor) -> tuple[dict[str, torch.Tensor], dict
     s = stream
     cfg, plan, record, requests, device, tokenizer = s.cfg, s.plan, s.record, s.requests, s.device, s.loaded.tokenizer
     adapters = record.dir / "adapters"
-    session = EditorSession(s.loaded, editor, s.ctx, device)
+    session = EditorSession(s.loaded, editor, s.ctx, device, s.meter)
 
     def apply(name: str, chosen: list[EditRequest], ctx: Context) -> dict:
         entry = session.edit(name, chosen, ctx)
+        s.meter.trained(entry["steps"], entry["seconds"], None)  # editors count no tokens
         return {**entry, "learned": learned(session.model, tokenizer, chosen, cfg, device)}
 
     if plan.mode == "single":
@@ -434,14 +447,15 @@ def _editor_edits(stream: Stream, editor) -> tuple[dict[str, torch.Tensor], dict
         measure_final(session.model, tokenizer, dict(enumerate(requests)), s.suite, cfg, device, record)
         if s.save_adapters:
             export_edit(session, adapters / "final", s.loaded.name)
-    return module_deltas(session.changes()), editor_metrics(session)
+    exported = export_mb(lambda to: export_edit(session, to, s.loaded.name))  # no frozen adapter kept
+    return module_deltas(session.changes()), {**editor_metrics(session), "adapter_mb": exported, "frozen_params": 0}
 
 
 def _learn_or_fail(model, method, name, requests, tokenizer, cfg, plan, device, data_order, ctx, record,
-                   index) -> dict:
+                   index, meter) -> dict:
     try:
         return learn(model, method, edit_task(name, requests), requests, tokenizer, cfg, plan, device, data_order,
-                     ctx)
+                     ctx, meter)
     except NonFiniteLoss as error:
         record.fail(str(error), task=name, task_index=index, step=error.step)
         raise

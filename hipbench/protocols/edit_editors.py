@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 from hipbench.editor import EditOutcome, Editor
+from hipbench.costs import CostMeter
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context
 from hipbench.models import LoadedModel, frozen_copy
@@ -42,11 +43,13 @@ WEIGHT = ".weight"
 class EditorSession:
     """A frozen copy of the pretrained model prepared for `editor`, and what was done to it."""
 
-    def __init__(self, loaded: LoadedModel, editor: Editor, ctx: Context, device: torch.device) -> None:
+    def __init__(self, loaded: LoadedModel, editor: Editor, ctx: Context, device: torch.device,
+                 meter: CostMeter) -> None:
         self.editor = editor
         self.pretrained = loaded.model
         self.model = frozen_copy(loaded.model).to(device)
-        editor.prepare(self.model, ctx)
+        with meter.setup():  # the editor's statistics (ROME's covariance, ...): its set-up cost
+            editor.prepare(self.model, ctx)
         self.last: EditOutcome | None = None
 
     def edit(self, name: str, requests: list[EditRequest], ctx: Context) -> dict:

@@ -62,6 +62,7 @@ from tqdm.auto import tqdm
 
 from hipbench import scoring
 from hipbench.config import RunConfig, git_commit
+from hipbench.costs import CostMeter, peft_export_mb
 from hipbench.export import export_peft_adapter
 from hipbench.mergefail import TAU, bootstrap_ci, draw_instances, paired_difference, summarize_size
 from hipbench.merging import DEFAULT_RULE, check_rule, merge_deltas, rule_description
@@ -216,7 +217,7 @@ def save_adapter(directory: Path, factors: Factors, meta: dict) -> None:
 
 # --- training ------------------------------------------------------------------------------------
 def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Suite, cfg: RunConfig, plan: dict,
-                  svd: SVDCache, device: torch.device) -> tuple[Factors, dict]:
+                  svd: SVDCache, device: torch.device, meter: CostMeter) -> tuple[Factors, dict]:
     """Train one single-task adapter from the base model with a fresh method instance; returns
     its ΔW factors (fp32, CPU) and what is recorded about its training."""
     seed = task_seed(cfg.seed, task.name)
@@ -226,13 +227,16 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     ctx = Context(tokenizer=loaded.tokenizer, device=device, generator=torch.Generator().manual_seed(seed),
                   preservation=suite.preservation, batch_size=cfg.train.batch_size,
                   max_length=cfg.train.max_length, svd=svd)
-    fresh.attach(model, plan["targets"], plan["ranks"], ctx)
+    with meter.setup():
+        fresh.attach(model, plan["targets"], plan["ranks"], ctx)
     model.to(device)
-    fresh.begin_task(model, task, ctx)
+    with meter.setup():
+        fresh.begin_task(model, task, ctx)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     stats = train_task(model, fresh, task.train, loaded.tokenizer, cfg.train, device,
                        torch.Generator().manual_seed(seed), desc=f"train {task.name}")
     fresh.end_task(model, task, ctx)
+    meter.trained(stats.steps, stats.seconds, stats.tokens)
     factors = {name: (b.detach().float().cpu().contiguous(), a.detach().float().cpu().contiguous())
                for name, (b, a) in fresh.delta_factors(model).items()}
     del model
@@ -252,7 +256,7 @@ def record_id(record: RunRecord) -> str:
 
 
 def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, plan: dict,
-                         record: RunRecord, device: torch.device,
+                         record: RunRecord, device: torch.device, meter: CostMeter,
                          append_rows: bool = True) -> tuple[list[Factors], list[dict]]:
     """One adapter per task, from the cache when its key matches, else trained and stored. An
     adapter counts as trained when this record trained it, in this attempt or an interrupted one.
@@ -269,7 +273,7 @@ def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg:
             status = "trained" if meta.get("trained_by") == record_id(record) else "reused"
         else:
             try:
-                factors, info = train_adapter(loaded, method, task, suite, cfg, plan, svd, device)
+                factors, info = train_adapter(loaded, method, task, suite, cfg, plan, svd, device, meter)
             except NonFiniteLoss as error:
                 record.fail(str(error), task=task.name, step=error.step)
                 raise
@@ -365,9 +369,10 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     names = [task.name for task in suite.tasks]
     tokenizer = loaded.tokenizer
     measured = set() if resume is None else {unit_of(row) for row in record.measurements()}
-    start = time.perf_counter()
-    adapters, adapter_log = single_task_adapters(loaded, method, suite, cfg, plan, record, device,
+    start, meter = time.perf_counter(), CostMeter(device)
+    adapters, adapter_log = single_task_adapters(loaded, method, suite, cfg, plan, record, device, meter,
                                                  append_rows=resume is None)
+    adapter_mb = sum(peft_export_mb(factors, loaded.name) for factors in adapters) / len(adapters)
     trained_seconds = time.perf_counter() - start
     if save_adapters:
         for index, (task, factors) in enumerate(zip(suite.tasks, adapters), start=1):
@@ -426,6 +431,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         "adapters_reused": sum(e["status"] == "reused" for e in adapter_log), "spectral_by_task": spectral,
         "seconds": {"adapters": trained_seconds, "evaluation": eval_seconds},
     })
+    result.update(meter.record(adapter_mb, 0))  # one task per fresh method: no earlier adapter is kept
     return result
 
 
