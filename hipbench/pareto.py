@@ -19,7 +19,7 @@ Point = tuple[float, float]
 
 def oriented(point: Point, higher_better: tuple[bool, bool]) -> Point:
     """`point` with each coordinate negated where lower is better, so "better" is larger on both."""
-    return tuple(value if higher else -value for value, higher in zip(point, higher_better))  # type: ignore[return-value]
+    return (point[0] if higher_better[0] else -point[0], point[1] if higher_better[1] else -point[1])
 
 
 def dominates(a: Point, b: Point, higher_better: tuple[bool, bool]) -> bool:
