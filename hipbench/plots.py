@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from hipbench.pareto import Axis, front_path, pareto_front  # noqa: E402
+
 DPI = 120
 # PNG text chunks that name the matplotlib version would make the bytes depend on the install.
 PNG_METADATA = {"Software": None}
@@ -180,4 +182,76 @@ def plot_spectral(rows: list[dict], path: Path, title: str = "") -> Path:
     if title:
         fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
+    return save(fig, path)
+
+
+# Costs a Pareto figure plots quality against (`hipbench.costs`; lower is better for all three).
+COST_AXES = (Axis("seconds_per_step", "s/step", False), Axis("peak_memory_gb", "peak memory GB", False),
+             Axis("adapter_mb", "adapter MB", False))
+
+
+def _measured(rows: list[dict], key: str) -> bool:
+    """Whether any row has a number for `key`: records made before costs were measured have none."""
+    return any(not math.isnan(row.get(key, {}).get("mean", math.nan)) for row in rows)
+
+
+def _pareto_panel(ax, rows: list[dict], x: Axis, y: Axis, colours: dict[str, str]) -> None:
+    """One panel: each method at its mean with seed-std error bars, labelled, and the front of the
+    measured points as a dashed staircase. Axes where lower is better are reversed, so better is
+    always up and to the right; methods without a value on either axis are named in the corner."""
+    cells = [(row["method"], _cell(row, x.key), _cell(row, y.key)) for row in rows]
+    points = [(mx, my) for _, (mx, _), (my, _) in cells]
+    front = set(pareto_front(points, (x.higher_better, y.higher_better)))
+    for index, (method, (mx, sx), (my, sy)) in enumerate(cells):
+        if math.isnan(mx) or math.isnan(my):
+            continue
+        ax.errorbar([mx], [my], xerr=[sx], yerr=[sy], marker="o" if index in front else "s", capsize=3,
+                    color=colours[method], markersize=6 if index in front else 4)
+    labels: dict[tuple[float, float], list[int]] = defaultdict(list)  # methods at the same point share a label
+    for index, point in enumerate(points):
+        if not any(math.isnan(v) for v in point):
+            labels[point].append(index)
+    for point, indices in labels.items():
+        ax.annotate(", ".join(cells[i][0] for i in indices), point, textcoords="offset points", xytext=(4, 4),
+                    fontsize="x-small", fontweight="bold" if indices[0] in front else "normal")
+    path = front_path(points, (x.higher_better, y.higher_better))
+    if path:
+        ax.plot(*zip(*path), color="black", linestyle="--", linewidth=1, alpha=0.6, zorder=0)
+    missing = [method for method, (mx, _), (my, _) in cells if math.isnan(mx) or math.isnan(my)]
+    if missing:
+        ax.text(0.01, 0.01, "n/a: " + ", ".join(missing), transform=ax.transAxes, fontsize="xx-small",
+                color="grey", va="bottom")
+    for axis, spec, invert in ((ax.xaxis, x, ax.invert_xaxis), (ax.yaxis, y, ax.invert_yaxis)):
+        if not spec.higher_better:
+            invert()
+        axis.set_label_text(f"{spec.label} ({'higher' if spec.higher_better else 'lower, reversed'})",
+                            fontsize="small")
+    ax.grid(alpha=0.3)
+
+
+def plot_pareto(rows: list[dict], primary: Axis, tradeoffs: tuple[Axis, ...], path: Path, title: str = "") -> Path:
+    """Trade-offs as Pareto fronts. First line: each of `tradeoffs` (forgetting, general-capability
+    loss) against `primary` (AA, reliability). Then one line per cost of `COST_AXES` that a row
+    has: `primary` and each trade-off against that cost. A cost no row measured gets no panel,
+    so tables of older records show the quality panels only. Better is up and to the right on
+    every panel (lower-is-better axes are reversed and say so); the dashed staircase is the front
+    of the non-dominated methods (`hipbench.pareto`), drawn bold and round."""
+    if not rows:
+        raise ValueError("nothing to plot: no leaderboard rows")
+    rows = sorted(rows, key=lambda r: r["method"])
+    colours = {row["method"]: f"C{i % 10}" for i, row in enumerate(rows)}
+    costs = [cost for cost in COST_AXES if _measured(rows, cost.key)]
+    panels = [[(primary, y) for y in tradeoffs]] + [[(cost, y) for y in (primary, *tradeoffs)] for cost in costs]
+    columns = max(len(line) for line in panels)
+    fig, axes = plt.subplots(len(panels), columns, figsize=(3.9 * columns, 3.6 * len(panels)), squeeze=False,
+                             layout="constrained")
+    for line, line_axes in zip(panels, axes):
+        for (x, y), ax in zip(line, line_axes):
+            _pareto_panel(ax, rows, x, y, colours)
+        for ax in line_axes[len(line):]:
+            ax.axis("off")
+    handles = [plt.Line2D([], [], color=colours[row["method"]], marker="o", linestyle="") for row in rows]
+    fig.legend(handles, list(colours), loc="outside right upper", fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return save(fig, path)

@@ -28,6 +28,7 @@ from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method, find_targets
 from hipbench.models import LoadedModel, frozen_copy
+from hipbench.pareto import Axis
 from hipbench.records import RunRecord
 from hipbench.spectral import SVDCache, spectral_diagnostics
 from hipbench.suite import Suite
@@ -37,6 +38,10 @@ DIAGNOSTIC_K = 32  # top-k singular subspace for the spectral diagnostics (PROTO
 
 CHECKPOINT_VERSION = 1
 OPTIONS: frozenset[str] = frozenset()  # protocol options (`hipbench run --edit-mode` etc.) it accepts
+# The Pareto figure: forgetting and general-capability loss against AA (`hipbench.plots.plot_pareto`)
+PARETO_PRIMARY = Axis("aa", "AA", True)
+PARETO_TRADEOFFS = (Axis("bwt", "BWT", True), Axis("fact_retention", "fact retention", True),
+                    Axis("nll_delta", "NLL Δ (nats)", False))
 TUNING_OBJECTIVE = ("validation AA", ("aa",))  # hipbench.tuning: metric keys averaged
 LEADERBOARD_COLUMNS = [
     ("aa", "AA"),
@@ -297,4 +302,6 @@ def write_plots(records: list[dict], header: dict, rows: list[dict], stem: Path)
             plots.plot_forgetting_curves(matrices, header["tasks"], png("forgetting"),
                                          f"{title}: accuracy per task across the stream"),
             plots.plot_aa_vs_general(rows, png("aa_vs_general"), f"{title}: AA against general-capability loss"),
-            plots.plot_spectral(rows, png("spectral"), f"{title}: spectral footprint")]
+            plots.plot_spectral(rows, png("spectral"), f"{title}: spectral footprint"),
+            plots.plot_pareto(rows, PARETO_PRIMARY, PARETO_TRADEOFFS, png("pareto"),
+                              f"{title}: trade-offs (Pareto front dashed; better is up and right)")]

@@ -85,7 +85,7 @@ from hipbench.protocols.continual import (DIAGNOSTIC_K, adapter_state, origins, 
 from hipbench.protocols.edit_editors import EditorSession, editor_metrics, empty_spectral, export_edit, module_deltas
 from hipbench.protocols.edit_measure import (LEADERBOARD_COLUMNS, LEADERBOARD_NOTE, OPTIONAL_COLUMNS,  # noqa: F401
                                              PAIRED_COLUMNS, example_scores, measure_final, measure_general,
-                                             measure_requests, summarize)
+                                             measure_requests, summarize, write_plots)
 from hipbench.protocols.edit_resume import (CHECKPOINT_VERSION, Cadence, read_checkpoint,  # noqa: F401
                                             request_pairs)
 from hipbench.records import RunRecord

@@ -8,11 +8,14 @@ pure functions of those rows (`hipbench.edit_metrics`), whatever method or edito
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from hipbench import edit_metrics, scoring
 from hipbench.config import RunConfig
+from hipbench.pareto import Axis
 from hipbench.records import RunRecord
 from hipbench.suite import EditRequest, Suite
 
@@ -53,6 +56,11 @@ OPTIONAL_COLUMNS = {
     "generalization_gen": "",
     "portability_gen": "",
 }
+
+# The Pareto figure: forgetting of earlier edits and general-capability loss against reliability
+PARETO_PRIMARY = Axis("reliability", "reliability", True)
+PARETO_TRADEOFFS = (Axis("reliability_drop", "Rel. drop", False), Axis("fact_retention", "fact retention", True),
+                    Axis("nll_delta", "NLL Δ (nats)", False))
 
 # Outcome metrics compared with the baseline under the table (not the step count or diagnostics).
 PAIRED_COLUMNS = ("reliability", "efficacy", "generalization", "generalization_efficacy", "locality", "portability",
@@ -149,3 +157,16 @@ def summarize(rows: list[dict]) -> dict:
     result["base_reliability"] = base["reliability"]
     result["base_portability"] = base["portability"]
     return result
+
+
+def write_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
+    """`<stem>__pareto.png` next to an edit table (`hipbench leaderboard --plots`): Rel. drop, fact
+    retention and NLL Δ against reliability, and against each cost the rows have, as Pareto fronts."""
+    from hipbench.leaderboard import table_file
+    from hipbench.plots import plot_pareto
+
+    options = header.get("protocol_options") or {}
+    setting = ", ".join(f"{key} {value}" for key, value in sorted(options.items()))
+    title = f"{header['suite']} on {Path(header['model']).name}" + (f" ({setting})" if setting else "")
+    return [plot_pareto(rows, PARETO_PRIMARY, PARETO_TRADEOFFS, table_file(stem, "__pareto.png"),
+                        f"{title}: trade-offs (Pareto front dashed; better is up and right)")]

@@ -1,0 +1,139 @@
+"""The Pareto figure of `hipbench leaderboard --plots` (`hipbench.plots.plot_pareto`): written for
+continual and edit tables with --plots only, a valid PNG listed in the page and the README; one
+line of cost panels per cost the records measured and none for older records; in each panel
+lower-is-better axes reversed and the dashed line on the non-dominated methods.
+
+Built from copies of committed records (two continual and two edit methods, two seeds each); the
+cost fields are written into copies of their metrics.json, as newer records carry them."""
+from __future__ import annotations
+
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from hipbench import plots
+from hipbench.cli import main
+from hipbench.leaderboard import build_table, collect
+from hipbench.pareto import Axis, front_path
+from hipbench.protocols import continual, edit_measure
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "leaderboards" / "runs"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CONTINUAL = "continual__smollm2-135m__pareto.png"
+EDIT = "edit__smollm2-135m__edit_mode-sequential_num_edits-10__pareto.png"
+LINE_PX = round(3.6 * plots.DPI)  # height of one line of panels
+
+
+def _copy_runs(target: Path) -> Path:
+    runs = target / "runs"
+    for method in ("lora", "olora"):
+        for run in sorted((PUBLISHED / "continual" / "smollm2-135m" / method).iterdir())[:2]:
+            shutil.copytree(run, runs / run.relative_to(PUBLISHED))
+        edits = [run for run in sorted((PUBLISHED / "edit" / "smollm2-135m" / method).iterdir())
+                 if json.loads((run / "config.json").read_text())["config"]["protocol_options"]["num_edits"] == 10]
+        for run in edits[:2]:
+            shutil.copytree(run, runs / run.relative_to(PUBLISHED))
+    return runs
+
+
+def _build(runs: Path, out: Path, plots_flag: bool) -> list[str]:
+    args = ["leaderboard", str(runs), "--out", str(out)] + (["--plots"] if plots_flag else [])
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [Path(line).name for line in result.output.splitlines() if line.strip()]
+
+
+def _add_costs(runs: Path, costs: dict[str, float]) -> None:
+    for path in runs.rglob("metrics.json"):
+        metrics = json.loads(path.read_text())
+        metrics.update(costs)
+        path.write_text(json.dumps(metrics))
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.sources.append(dict(attrs)["src"])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    return _copy_runs(tmp_path_factory.mktemp("pareto"))
+
+
+def test_pareto_figures_are_written_for_continual_and_edit_tables_with_plots_only(runs, tmp_path):
+    written = _build(runs, tmp_path / "out", plots_flag=True)
+    out = tmp_path / "out"
+    for name in (CONTINUAL, EDIT):
+        assert name in written
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC)
+        with Image.open(out / name) as image:
+            image.verify()
+        with Image.open(out / name) as image:
+            assert image.size[1] == LINE_PX  # these records predate costs: the quality panels only
+            assert "Software" not in image.info
+    page = _Images()
+    page.feed((out / "index.html").read_text())
+    assert {CONTINUAL, EDIT} <= set(page.sources)
+    readme = (out / "README.md").read_text()
+    assert f"[{CONTINUAL}]({CONTINUAL})" in readme and f"[{EDIT}]({EDIT})" in readme
+    bare = _build(runs, tmp_path / "bare", plots_flag=False)
+    assert not any(name.endswith("__pareto.png") for name in bare)
+    assert not list((tmp_path / "bare").glob("*.png"))
+
+
+def test_each_measured_cost_adds_one_line_of_panels_and_an_unmeasured_one_none(runs, tmp_path):
+    costed = tmp_path / "runs"
+    shutil.copytree(runs, costed)
+    _add_costs(costed, {"seconds_per_step": 0.5, "adapter_mb": 1.25, "peak_memory_gb": float("nan")})
+    out = tmp_path / "out"
+    _build(costed, out, plots_flag=True)
+    for name in (CONTINUAL, EDIT):
+        with Image.open(out / name) as image:
+            assert image.size[1] == 3 * LINE_PX  # quality, s/step, adapter MB; no peak memory (NaN)
+
+
+def _panel(rows: list[dict], x: Axis, y: Axis):
+    fig, ax = plt.subplots()
+    plots._pareto_panel(ax, rows, x, y, {row["method"]: "C0" for row in rows})
+    return fig, ax
+
+
+def _row(method: str, **cells: float) -> dict:
+    return {"method": method, **{key: {"mean": value, "std": 0.01, "n": 2} for key, value in cells.items()}}
+
+
+def test_a_panel_reverses_lower_is_better_axes_and_dashes_the_front_through_non_dominated_methods():
+    rows = [_row("a", aa=0.9, nll_delta=3.0), _row("b", aa=0.5, nll_delta=1.0),
+            _row("c", aa=0.4, nll_delta=2.0), _row("d", aa=float("nan"), nll_delta=0.1)]
+    fig, ax = _panel(rows, continual.PARETO_PRIMARY, continual.PARETO_TRADEOFFS[2])
+    assert not ax.xaxis_inverted() and ax.yaxis_inverted()  # NLL Δ: lower is better, so reversed
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    path = list(zip(dashed[0].get_xdata(), dashed[0].get_ydata()))
+    assert path == front_path([(0.9, 3.0), (0.5, 1.0), (0.4, 2.0), (float("nan"), 0.1)], (True, False))
+    assert path == [(0.5, 1.0), (0.5, 3.0), (0.9, 3.0)]  # c is dominated by b; d has no AA
+    assert any(text.get_text() == "n/a: d" for text in ax.texts)
+    plt.close(fig)
+
+
+def test_edit_panels_put_reliability_drop_reversed_against_reliability_from_real_rows(runs):
+    records, _ = collect(runs)
+    edits = [r for r in records if r["config"]["config"]["suite"] == "edit"]
+    _, rows = build_table(edits)
+    fig, ax = _panel(rows, edit_measure.PARETO_PRIMARY, edit_measure.PARETO_TRADEOFFS[0])
+    assert ax.get_ylabel().startswith("Rel. drop") and ax.yaxis_inverted() and not ax.xaxis_inverted()
+    labels = {text.get_text() for text in ax.texts}
+    assert {"lora", "olora"} <= {name for label in labels for name in label.split(", ")}
+    plt.close(fig)
