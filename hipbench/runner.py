@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from hipbench import registry
 from hipbench.budget import budget_used
 from hipbench.config import RunConfig, environment
+from hipbench.costs import peak_memory
 from hipbench.editor import check_protocol
 from hipbench.method import Method, identity_options, options_from_strings
 from hipbench.models import LoadedModel, load_model, resolve_model
@@ -80,9 +81,7 @@ def out_of_memory_message(directory: Path, cfg: RunConfig) -> str:
         total = torch.cuda.get_device_properties(0).total_memory / 1e9
         used = f"peak {peak:.1f} GB of the GPU's {total:.1f} GB"
     else:
-        import resource
-
-        used = f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB"
+        used = f"peak resident memory {peak_memory(torch.device('cpu'))[0]:.1f} GB"
     return (f"{directory}: out of memory ({used}); lower --batch-size, or give each run more of the GPU "
             f"with hipbench sweep --gpus-per-run; the record is kept and resumes from its last checkpoint")
 
