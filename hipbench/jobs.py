@@ -9,6 +9,7 @@ another's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 from hipbench.config import RunConfig
-from hipbench.method import identity_options
 from hipbench.runner import Prepared, RunOutOfMemory, describe, make_method, model_slug, prepare, record_dir, run_one
 
 LOG_TAIL_LINES = 20
@@ -30,15 +30,16 @@ class Job:
     out: Path
     save_adapters: bool = False
 
-    @property
+    @functools.cached_property
     def directory(self) -> Path:
+        """The record's directory (`runner.record_dir`), named by the config hash; made once per job."""
         return record_dir(self.out, self.config, make_method(self.config.method, self.config.method_options))
 
     @property
     def name(self) -> str:
         """`<suite>-<model>-<method>-seed<s>-<hash>`: unique per record, readable in a listing."""
         cfg = self.config
-        run_hash = cfg.hash(identity_options(make_method(cfg.method, cfg.method_options).options))
+        run_hash = self.directory.name.rsplit("-", 1)[1]
         return f"{cfg.suite}-{model_slug(cfg.model)}-{cfg.method}-seed{cfg.seed}-{run_hash}"
 
     @property

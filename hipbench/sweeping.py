@@ -83,7 +83,7 @@ def check_jobs(jobs: list[Job]) -> None:
 
 def run_local(jobs: list[Job], shares: Shares, on_done: Callable[[JobResult], None]) -> None:
     """One job after another in this process; consecutive jobs that share a model load it once."""
-    key, prepared = None, None
+    key, prepared, failure = None, None, ""
     for job in jobs:
         if job.share_key() != key:
             key, prepared = job.share_key(), None
