@@ -172,7 +172,7 @@ def method_label(cfg: dict) -> str:
     """`method [k=v,...]`: the row a run belongs to (method options make a separate row); runs with
     settings from `hipbench tune` (`--tuned`) are marked `(tuned)`."""
     options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
-    tuned = [f"{k}={cfg['train'][k]:g}" for k in ("lr", "steps", "batch_size") if k in cfg.get("tuning", {}).get("keys", [])]
+    tuned = [f"{k}={cfg['train'][k]:g}" for k in cfg.get("tuning", {}).get("keys", []) if k in cfg["train"]]
     return (cfg["method"] + (f" [{options}]" if options else "")
             + (f" (tuned{': ' + ', '.join(tuned) if tuned else ''})" if cfg.get("tuning") else ""))
 
