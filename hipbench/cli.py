@@ -222,7 +222,7 @@ def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **v
     """Tune each method's settings on validation data (Optuna; trials are runs of `hipbench sweep`),
     writing OUT/tuned.json; seeds default to 42 here."""
     from hipbench.sweeping import Shares
-    from hipbench.tuning import Tuning, default_space, grid_points, parse_space, tune_method, write_tuned
+    from hipbench.tuning import Tuning, default_space, grid_points, parse_space, tune_methods
 
     if click.get_current_context().get_parameter_source("seeds") == click.core.ParameterSource.DEFAULT:
         values["seeds"] = "42"
@@ -238,13 +238,10 @@ def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **v
     for tuning in tunings:  # every trial's runs are checked before the first one starts
         for params in grid_points(tuning.space):
             check_jobs([Job(cfg, Path(out) / "runs") for cfg in tuning.trial_group(params).configs(tuning.group.device)])
-    entries = {}
-    for tuning in tunings:
-        entry = tune_method(tuning, Path(out), executor, Shares(cpus_per_run, gpus_per_run), address,
-                            lambda message: click.echo(message, err=True))
-        entries[tuning.method] = entry
-        write_tuned(Path(out) / "tuned.json", {tuning.method: entry})
-        click.echo(f"{tuning.method}: {entry['objective_name']} {entry['objective']:.4f} with "
+    entries = tune_methods(tunings, Path(out), executor, Shares(cpus_per_run, gpus_per_run), address,
+                           lambda message: click.echo(message, err=True))
+    for method, entry in entries.items():
+        click.echo(f"{method}: {entry['objective_name']} {entry['objective']:.4f} with "
                    f"{', '.join(f'{k}={v}' for k, v in {**entry['run'], **entry['options']}.items())} "
                    f"(trial {entry['chosen_trial']} of {len(entry['trials'])})")
     click.echo(f"run the test seeds with: hipbench run --tuned {Path(out) / 'tuned.json'} ...")

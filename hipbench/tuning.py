@@ -171,57 +171,95 @@ def _suggest(trial, space: dict[str, tuple]) -> dict:
     return {key: trial.suggest_categorical(key, list(values)) for key, values in space.items()}
 
 
-def tune_method(tuning: Tuning, out: Path, executor: str, shares: Shares, address: str | None,
-                log: Callable[[str], None], parallel: int = 4) -> dict:
-    """Run `tuning`'s missing trials and return its entry of tuned.json."""
+def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares, address: str | None,
+                 log: Callable[[str], None], parallel: int = 4) -> dict[str, dict]:
+    """Run every tuning's missing trials, write their entries into OUT/tuned.json and return them.
+
+    Each round asks every method's study for its next batch (a grid: all its missing points; TPE:
+    `parallel` trials) and runs all of them as one sweep, so the methods' trials share the GPUs
+    instead of waiting for one another: a sweep lasts as long as its slowest run, and tuning six
+    methods one after the other would take six of those."""
     import optuna
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{(out / 'tuning.db').resolve()}"
+    studies = {tuning.method: _open_study(tuning, storage, log) for tuning in tunings}
+    stale = {tuning.method: _running(studies[tuning.method]) for tuning in tunings}
+    while True:
+        batches = {tuning.method: _next_batch(tuning, studies[tuning.method], stale[tuning.method], parallel)
+                   for tuning in tunings}
+        stale = {method: [] for method in stale}
+        jobs = {(tuning.method, number): [Job(cfg, out / "runs")
+                                          for cfg in tuning.trial_group(params, number).configs(tuning.group.device)]
+                for tuning in tunings for number, params in batches[tuning.method]}
+        if not jobs:
+            break
+        check_jobs([job for trial_jobs in jobs.values() for job in trial_jobs])
+        for tuning in tunings:
+            if batches[tuning.method]:
+                log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batches[tuning.method])} of "
+                    f"{_total(tuning)} ({len(tuning.group.seeds)} seed(s) each)")
+        results = {r.name: r for r in run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs],
+                                                executor, shares, out / "runs", address, log)}
+        for (method, number), trial_jobs in jobs.items():
+            protocol = suite_protocol(trial_jobs[0].config.suite)
+            values = [objective_of(protocol, read_json(job.directory / "metrics.json"))
+                      for job in trial_jobs if results[job.name].status != "failed"]
+            if len(values) == len(trial_jobs):
+                studies[method].tell(number, sum(values) / len(values))
+            else:
+                studies[method].tell(number, state=optuna.trial.TrialState.FAIL)
+    entries, failed = {}, []
+    for tuning in tunings:
+        try:
+            entries[tuning.method] = tuned_entry(tuning, studies[tuning.method], suite_protocol(tuning.group.suite))
+        except TuningError as error:
+            failed.append(str(error))
+    write_tuned(out / "tuned.json", entries)  # the methods that have a choice keep it, whatever failed
+    if failed:
+        raise TuningError("; ".join(failed))
+    return entries
+
+
+def _open_study(tuning: Tuning, storage: str, log: Callable[[str], None]):
+    import optuna
+
     study = optuna.create_study(study_name=tuning.study_name(), storage=storage, direction="maximize",
                                 sampler=_sampler(tuning), load_if_exists=True)
     if tuning.trials is None and not study.get_trials(deepcopy=False):
         for params in grid_points(tuning.space):
             study.enqueue_trial(params)
-    total = grid_size(tuning.space) if tuning.trials is None else tuning.trials
-    device = tuning.group.device
-    protocol = suite_protocol(tuning.group.suite)
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]  # a killed tuning's
-    if stale:
-        log(f"{tuning.method}: finishing {len(stale)} trial(s) a stopped tuning left running")
-    while True:
-        batch = [(t.number, dict(t.params)) for t in stale]
-        stale = []
-        ended = sum(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.get_trials(deepcopy=False))
-        running = sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
-        room = total - ended - running - len(batch)
-        for _ in range(max(0, min(room, total if tuning.trials is None else parallel))):
-            trial = study.ask()
-            batch.append((trial.number, _suggest(trial, tuning.space)))
-        if not batch:
-            break
-        jobs = {number: [Job(cfg, out / "runs") for cfg in tuning.trial_group(params, number).configs(device)]
-                for number, params in batch}
-        check_jobs([job for trial_jobs in jobs.values() for job in trial_jobs])
-        log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batch)} of {total} "
-            f"({len(tuning.group.seeds)} seed(s) each)")
-        results = {r.name: r for r in run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs],
-                                                executor, shares, out / "runs", address, log)}
-        for number, params in batch:
-            values = []
-            for job in jobs[number]:
-                if results[job.name].status == "failed":
-                    break
-                values.append(objective_of(protocol, read_json(job.directory / "metrics.json")))
-            if len(values) == len(jobs[number]):
-                study.tell(number, sum(values) / len(values))
-            else:
-                study.tell(number, state=TrialState.FAIL)
-    return tuned_entry(tuning, study, protocol, storage)
+    if running := _running(study):  # a killed tuning's trials: finished first, with the same values
+        log(f"{tuning.method}: finishing {len(running)} trial(s) a stopped tuning left running")
+    return study
 
 
-def tuned_entry(tuning: Tuning, study, protocol: str, storage: str) -> dict:
+def _running(study) -> list[tuple[int, dict]]:
+    from optuna.trial import TrialState
+
+    return [(t.number, dict(t.params)) for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+
+
+def _total(tuning: Tuning) -> int:
+    return grid_size(tuning.space) if tuning.trials is None else tuning.trials
+
+
+def _next_batch(tuning: Tuning, study, stale: list[tuple[int, dict]], parallel: int) -> list[tuple[int, dict]]:
+    """The trials to run next: those a stopped tuning left running, then new ones up to the total."""
+    from optuna.trial import TrialState
+
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    ended = sum(state in (TrialState.COMPLETE, TrialState.FAIL) for state in states)
+    running = states.count(TrialState.RUNNING)
+    room = _total(tuning) - ended - running
+    batch = list(stale)
+    for _ in range(max(0, min(room, _total(tuning) if tuning.trials is None else parallel))):
+        trial = study.ask()
+        batch.append((trial.number, _suggest(trial, tuning.space)))
+    return batch
+
+
+def tuned_entry(tuning: Tuning, study, protocol: str) -> dict:
     """What tuned.json keeps of one method: the choice, its objective, and every trial."""
     from optuna.trial import TrialState
 
@@ -238,7 +276,7 @@ def tuned_entry(tuning: Tuning, study, protocol: str, storage: str) -> dict:
         "run": {k: v for k, v in best.params.items() if k in RUN_KEYS},
         "space": {k: list(v) for k, v in tuning.space.items()},
         "sampler": "grid" if tuning.trials is None else f"tpe ({tuning.trials} trials)",
-        "study": study.study_name, "storage": storage,
+        "study": study.study_name, "storage": "tuning.db",  # beside tuned.json; no machine's path
         "trials": [{"number": t.number, "params": t.params, "objective": t.value, "state": t.state.name}
                    for t in trials],
     }

@@ -135,6 +135,25 @@ def test_a_killed_tuning_resumes_without_repeating_finished_trials(tmp_path, mon
     assert [row[7].strip() for row in rows] == [f"{objectives[n]:.4f}" for n in range(3)]
 
 
+def test_methods_are_tuned_side_by_side_in_one_sweep(tmp_path, monkeypatch):
+    """A sweep lasts as long as its slowest run: two methods' grids go out as one sweep, not two."""
+    from hipbench import tuning
+
+    sweeps: list[list[str]] = []
+    real_run_sweep = tuning.run_sweep
+
+    def recorded(jobs_, *rest, **kwargs):
+        sweeps.append(sorted({job.config.method for job in jobs_}))
+        return real_run_sweep(jobs_, *rest, **kwargs)
+
+    monkeypatch.setattr(tuning, "run_sweep", recorded)
+    result = invoke("tune", "--method", "lora,pissa", *TINY, "--space", "lr=1e-4,3e-4", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sweeps == [["lora", "pissa"]]
+    tuned = json.loads((tmp_path / "tuned.json").read_text())
+    assert sorted(tuned) == ["lora", "pissa"] and all(len(tuned[m]["trials"]) == 2 for m in tuned)
+
+
 def test_tpe_runs_exactly_the_trials_asked_for(tmp_path):
     result = invoke("tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4,1e-3", "--trials", "2",
                     "--out", str(tmp_path))
