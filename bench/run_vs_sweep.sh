@@ -28,7 +28,7 @@ timed() {  # timed NAME COMMAND...: run it, append "NAME SECONDS rc=RC" to secon
 
 nvidia-smi dmon -s u -d 5 >"$OUT/dmon.txt" 2>&1 & DMON=$!
 timed sweep env CUDA_VISIBLE_DEVICES=0 taskset -c 0-15 hipbench sweep --method "$(IFS=,; echo "${METHODS[*]}")" \
-    "${COMMON[@]}" --executor ray --cpus-per-run 0.5 --out "$OUT/sweep" &
+    "${COMMON[@]}" --executor ray --cpus-per-run 0.5 --out "$OUT/sweep" & PIDS=($!)
 for m in "${METHODS[@]}"; do
     if [ "$m" = hiplora ]; then gpu=1 cores=16-31; else gpu=0 cores=0-15; fi
     timed "run-$m" env CUDA_VISIBLE_DEVICES=$gpu OMP_NUM_THREADS=1 taskset -c "$cores" \
