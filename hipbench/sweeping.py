@@ -27,12 +27,15 @@ from hipbench.runner import check, prepare
 
 EXECUTORS = ("local", "ray")
 
-# Peak GPU memory of one run's process, in GB, by (suite, model): measured with nvidia-smi on an
-# H100/H200 (README's table says where). `--gpus-per-run` defaults to HEADROOM times this share of
-# the GPU; an unmeasured pair gets FALLBACK_GPU_SHARE.
+# Peak GPU memory of one run, in GB, by (suite, model): torch's reserved memory (what the cap
+# `set_per_process_memory_fraction` limits) read from the sweeps' summaries on an H200
+# (bench/results/2026-11-30-*), or the process's memory from nvidia-smi on an H100 where no sweep
+# measured it (README's table says which). `--gpus-per-run` defaults to HEADROOM times this share
+# of the GPU; an unmeasured pair gets FALLBACK_GPU_SHARE.
 PEAK_GPU_MEMORY_GB = {
-    ("continual", "smollm2-135m"): 2.0,
+    ("continual", "smollm2-135m"): 3.0,  # 3.00 GB at most over 54 full runs (18 of six methods, 36 tuning trials)
     ("cl-benchmark", "smollm2-135m"): 7.0,
+    ("edit", "smollm2-135m"): 3.1,  # 3.04 GB at most over 36 sequential N = 10 runs of four adapter methods
 }
 HEADROOM = 1.5
 FALLBACK_GPU_SHARE = 0.25

@@ -240,13 +240,14 @@ def test_published_sweep_files_name_exactly_the_published_records(monkeypatch):
 
 def test_default_gpu_share_comes_from_the_measured_peak():
     share, why = default_gpus_per_run("continual", "smollm2-135m", 80.0)
-    assert share == 0.04 and "measured peak 2 GB" in why  # 1.5 x 2 GB of 80 GB, rounded up
+    assert share == 0.06 and "measured peak 3 GB" in why  # 1.5 x 3 GB of 80 GB, rounded up
     assert default_gpus_per_run("cl-benchmark", "smollm2-135m", 80.0)[0] == 0.14
+    assert default_gpus_per_run("edit", "smollm2-135m", 80.0)[0] == 0.06
     assert default_gpus_per_run("edit", "some/model", 80.0)[0] == FALLBACK_GPU_SHARE
 
 
 def test_gpu_shares_spread_a_small_sweep_over_every_gpu(tmp_path):
-    """Ray fills one GPU before the next: 18 runs whose memory share is 0.04 get an even split
+    """Ray fills one GPU before the next: 18 runs whose memory share is 0.06 get an even split
     instead (0.11 on two GPUs: 9 per GPU), a large sweep keeps its memory share, CPU runs ask none."""
     group = read_sweep_file(write_sweep(tmp_path / "shares.yaml", {"runs": [
         {"suite": "continual", "model": "smollm2-135m", "seeds": [1, 2, 3],
@@ -254,7 +255,7 @@ def test_gpu_shares_spread_a_small_sweep_over_every_gpu(tmp_path):
     jobs = [Job(cfg, Path("out")) for cfg in group.configs("cuda")]
     assert len(jobs) == 18
     assert set(gpu_shares(jobs, Shares(), 2.0, print).values()) == {0.11}
-    assert set(gpu_shares(jobs, Shares(), 0.5, print).values()) == {0.04}  # 0.5 / 18 < the memory share
+    assert set(gpu_shares(jobs, Shares(), 0.5, print).values()) == {0.06}  # 0.5 / 18 < the memory share
     assert set(gpu_shares(jobs, Shares(gpus_per_run=0.25), 2.0, print).values()) == {0.25}
     cpu = [Job(cfg, Path("out")) for cfg in group.configs("cpu")]
     assert set(gpu_shares(cpu, Shares(), 2.0, print).values()) == {0.0}
