@@ -319,7 +319,8 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
         raise LeaderboardError(f"no complete run records under {runs_dir}"
                                + (f" for suite {suite}" if suite else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, tables = write_tuning_tables(trials, out_dir), []
+    tuning = write_tuning_tables(trials, out_dir)
+    written, tables = list(tuning), []
     if not records:
         return written, len(incomplete)
     for (suite_name, model, options), group in sorted(_group(records).items()):
@@ -349,11 +350,11 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     if plots:
         from hipbench.report import write_report
 
-        report = write_report(tables, out_dir)
+        report = write_report(tables, out_dir, tuning)
         written.append(report)
     from hipbench.readme import write_readme
 
-    written.append(write_readme(tables, out_dir, incomplete=len(incomplete), report=report))
+    written.append(write_readme(tables, out_dir, incomplete=len(incomplete), report=report, tuning=tuning))
     return written, len(incomplete)
 
 

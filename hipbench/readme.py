@@ -90,9 +90,10 @@ def _model(record: dict) -> str:
     return f"{name}: {source or f'file and sha256 {NOT_RECORDED}'}"
 
 
-def render_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report: Path | None = None) -> str:
+def render_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report: Path | None = None,
+                  tuning: list[Path] = ()) -> str:
     """The README's text. `tables` as written by `write_leaderboards` (header, rows, files,
-    figures, records per table)."""
+    figures, records per table); `tuning`: the tuning tables written beside them."""
     out_dir = Path(out_dir)
     records = [record for table in tables for record in table["records"]]
     lines = ["# hipbench leaderboards", "",
@@ -114,6 +115,11 @@ def render_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report
     lines.append("")
     lines.append(f"All tables and figures on one page: {_link(report, out_dir)}." if report is not None
                  else "No figures or HTML page in this build (`hipbench leaderboard --plots` writes them).")
+    if tuning:
+        lines += ["", "## Tuning trials", "",
+                  "Every `hipbench tune` trial, scored on validation data, and the setting chosen per method "
+                  "(trial records are never rows of the tables above):", ""]
+        lines += [f"- {_link(path, out_dir, Path(path).name)}" for path in tuning]
     lines += ["", "## Setup per table", "",
               "| Table | Model | Budget (trainable parameters) | Steps and schedule | Hardware | Runs started to "
               "finished |", "|---|---|---|---|---|---|"]
@@ -134,8 +140,9 @@ def render_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report
     return "\n".join(lines) + "\n"
 
 
-def write_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report: Path | None = None) -> Path:
+def write_readme(tables: list[dict], out_dir: Path, incomplete: int = 0, report: Path | None = None,
+                 tuning: list[Path] = ()) -> Path:
     """`<out_dir>/README.md` from `render_readme`."""
     path = Path(out_dir) / README_NAME
-    path.write_text(render_readme(tables, out_dir, incomplete, report))
+    path.write_text(render_readme(tables, out_dir, incomplete, report, tuning))
     return path

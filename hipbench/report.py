@@ -160,10 +160,14 @@ def render_section(table: dict, out_dir: Path) -> str:
                       render_table(header, rows), render_paired(table), figures])
 
 
-def write_report(tables: list[dict], out_dir: Path) -> Path:
-    """`<out_dir>/index.html` from `tables` (dicts with header, rows, files and figures)."""
+def write_report(tables: list[dict], out_dir: Path, tuning: list[Path] = ()) -> Path:
+    """`<out_dir>/index.html` from `tables` (dicts with header, rows, files and figures), linking the
+    tuning tables (`tuning`) that chose their settings."""
     out_dir = Path(out_dir)
     sections = "\n".join(render_section(table, out_dir) for table in tables)
+    if tuning:
+        links = "".join(f'<li><a href="{href(path, out_dir)}">{html.escape(Path(path).name)}</a></li>' for path in tuning)
+        sections += f"\n<h2>Tuning trials</h2>\n<ul>{links}</ul>"
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<link rel="icon" href="data:,">\n<title>hipbench leaderboards'
             f"</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<h1>hipbench leaderboards</h1>\n"
             f"<p>Generated from complete run records by <code>hipbench leaderboard --plots</code>; cells are "

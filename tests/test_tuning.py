@@ -225,6 +225,8 @@ def test_leaderboards_leave_tuning_trials_out_and_never_mix_data_splits(tmp_path
     assert built.exit_code == 0, built.output
     table = json.loads((tmp_path / "lb" / "continual__tiny-llama.json").read_text())
     assert [row["aa"]["n"] for row in table["rows"]] == [1]  # the holdout-test run; the trial is not a result
+    index = (tmp_path / "lb" / "README.md").read_text()  # ... but its tuning table is linked from the index
+    assert "- [continual__tiny-llama__tuning.md](continual__tiny-llama__tuning.md)" in index.split("## Tuning trials")[1]
     assert invoke("run", "--method", "lora", *TINY, "--seeds", "2", "--data-split", "all-train",
                   "--out", str(runs)).exit_code == 0
     mixed = invoke("leaderboard", str(runs), "--out", str(tmp_path / "lb2"))
