@@ -233,9 +233,33 @@ def test_published_sweep_files_name_exactly_the_published_records(monkeypatch):
             continue  # the shared data is not beside this checkout
         dirs = {Job(cfg, out).directory for group in groups for cfg in group.configs(group.device)}
         suite = groups[0].suite
-        published = {p.parent for p in (out / suite).rglob("metrics.json")}
+        published = {p.parent for p in (out / suite).rglob("metrics.json") if not _is_trial(p.parent)}
         assert dirs == published, sweep_file.name
         assert all(json.loads((d / "metrics.json").read_text())["status"] == "complete" for d in dirs)
+
+
+def _is_trial(record_dir: Path) -> bool:
+    return json.loads((record_dir / "config.json").read_text())["config"].get("data_split") == "holdout-validation"
+
+
+def test_published_tuning_trials_are_exactly_those_of_the_published_tuned_json():
+    """The trial records under leaderboards/runs are the trials tuned.json lists, no more and no
+    fewer, and each trial's objective there is the one its record gives."""
+    from hipbench.runner import suite_protocol
+    from hipbench.tuning import objective_of
+
+    out = ROOT / "leaderboards" / "runs"
+    listed = {(entry["study"], trial["number"]): trial["objective"]
+              for path in sorted((ROOT / "leaderboards" / "tuning").glob("*/tuned.json"))
+              for entry in json.loads(path.read_text()).values() for trial in entry["trials"]}
+    found = {}
+    for config_path in out.rglob("config.json"):
+        if _is_trial(config_path.parent):
+            cfg = json.loads(config_path.read_text())["config"]
+            metrics = json.loads((config_path.parent / "metrics.json").read_text())
+            found[(cfg["tuning"]["study"], cfg["tuning"]["trial"])] = objective_of(suite_protocol(cfg["suite"]), metrics)
+    assert listed and set(found) == set(listed)
+    assert all(found[key] == pytest.approx(listed[key], abs=1e-12) for key in listed)
 
 
 def test_default_gpu_share_comes_from_the_measured_peak():
