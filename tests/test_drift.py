@@ -68,7 +68,8 @@ def test_rotation_drift_is_the_mean_sin_squared_of_the_principal_angles():
     turned[:, 1] = math.cos(b) * e[:, 1] + math.sin(b) * e[:, 4]
     expected = (math.sin(a) ** 2 + math.sin(b) ** 2) / 3
     assert rotation_drift(e[:, :3], turned) == pytest.approx(expected, abs=1e-12)
-    mixed = turned @ torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))[0]  # another basis, same span
+    gen = torch.Generator().manual_seed(1)
+    mixed = turned @ torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=gen))[0]  # same span
     assert rotation_drift(e[:, :3], mixed) == pytest.approx(expected, abs=1e-12)
 
 
