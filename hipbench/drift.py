@@ -4,8 +4,8 @@ not count.
 
 **Why not the fixed-k metric alone.** The spectral diagnostics' subspace drift (tables: "boundary
 drift", `hipbench.spectral.subspace_drift`) compares the top-k subspaces of W0 and W0 + ΔW at k = 32.
-In SmolLM2 neighbouring singular values near σ_32 differ by ~1e-3 relative to each other, so any
-update that lifts σ_33 above σ_32 swaps a whole direction across the boundary and adds exactly 1/k
+In SmolLM2 σ_32 and σ_33 differ by 0.1 to 2 % (`leaderboards/checks/drift-metrics-smollm2.txt`),
+so an update that lifts σ_33 above σ_32 swaps a whole direction across the boundary and adds exactly 1/k
 to the layer's drift, though no singular vector turned (issue 20: HiP-LoRA's recorded drift is made
 entirely of such swaps). Boundary drift measures how close σ_k and σ_{k+1} are as much as what the
 update did.
@@ -27,7 +27,9 @@ the complement gives sin²θ / k'; the identity gives 0; disjoint subspaces give
 of k' leaves the top-k' subspace as a set unchanged, so every θ_j is 0. (2) A pair 1e-3 apart has
 the relative gap 1.001; it could be the largest gap of the window only if the spectrum were flat to
 1e-3 over the 1.5k indices of [k/2, 2k], which no real weight is (in SmolLM2 the largest gap there is
-1-6 %, `leaderboards/checks/drift-metrics-smollm2.txt`), so the pair sits on one side of k'.
+1-6 %, `leaderboards/checks/drift-metrics-smollm2.txt`), so the pair sits on one side of k'. Where
+σ_k/σ_{k+1} is itself the window's largest gap, k' = k, and an update that reorders that pair is as
+large as the largest gap: it is reported.
 (3) What remains is genuine rotation: by Wedin's sin θ theorem (1972) the angles between the top-k'
 subspaces are at most about ‖ΔW‖₂ / (σ_{k'} − σ_{k'+1} − ‖ΔW‖₂); within the window σ changes by a
 small factor, so the largest relative gap is close to the largest absolute one and that bound is
@@ -35,9 +37,9 @@ nearly as small as a top-k' subspace near k allows, while a real turn of the dom
 rotation by θ) still shows in full as sin²θ / k'. k' is chosen from W0 alone, so every method of a
 run is measured at the same k' for the same layer; it is recorded per layer.
 
-An energy-weighted variant (angles weighted by σ_j²) was not taken: it still weights a swapped
-pair's two directions almost equally, so a swap across k moves it, and its value has no closed form
-for a single rotation that a test can pin down.
+An energy-weighted variant at the fixed k (each direction's sin² weighted by its σ²) was not
+taken: a swapped pair carries almost the same energy as its neighbours, so a swap across k still adds
+about σ_k² / Σ_{j≤k} σ_j², smaller than 1/k but the same artefact.
 """
 from __future__ import annotations
 
