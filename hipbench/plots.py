@@ -162,12 +162,16 @@ def plot_aa_vs_general(rows: list[dict], path: Path, title: str = "") -> Path:
 
 
 def plot_spectral(rows: list[dict], path: Path, title: str = "") -> Path:
-    """Principal energy and subspace drift (left U, right V) per method as bars with seed std:
-    how much of the update lands in, and how far it rotates, the pretrained top-k subspaces."""
+    """Principal energy, boundary drift and, where the records measured it, rotation drift (left U,
+    right V) per method as bars with seed std: how much of the update lands in, and how far it
+    rotates, the pretrained top-k subspaces (`hipbench.drift` says how the two drifts differ)."""
     if not rows:
         raise ValueError("nothing to plot: no leaderboard rows")
-    panels = (("principal_energy", "principal energy"), ("drift_left", "drift U (sin²)"),
-              ("drift_right", "drift V (sin²)"))
+    panels = (("principal_energy", "principal energy"), ("drift_left", "boundary drift U (sin²)"),
+              ("drift_right", "boundary drift V (sin²)"))
+    if _measured(rows, "rotation_drift_left"):  # older records: the figure they always had
+        panels += (("rotation_drift_left", "rotation drift U (sin², k')"),
+                   ("rotation_drift_right", "rotation drift V (sin², k')"))
     ordered = sorted(rows, key=lambda r: r["method"])
     names = [row["method"] for row in ordered]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))

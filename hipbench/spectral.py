@@ -33,6 +33,7 @@ from typing import Iterator
 import torch
 from safetensors.torch import load_file, save_file
 
+from hipbench.drift import gap_width, rotation_drift, svd_width
 from hipbench.fast_svd import top_k_svd
 from hipbench.models import cache_dir
 
@@ -188,32 +189,53 @@ def principal_energy_ratio(delta: torch.Tensor, u_k: torch.Tensor, v_k: torch.Te
 
 def subspace_drift(basis_a: torch.Tensor, basis_b: torch.Tensor) -> float:
     """Mean sin² of the principal angles between two k-dim subspaces with orthonormal bases:
-    1 - ||A^T B||_F² / k."""
+    1 - ||A^T B||_F² / k. At the fixed k = 32 this is the tables' "boundary drift": it counts
+    near-equal singular values swapping order across k as drift (`hipbench.drift` says why and
+    gives the rotation drift that does not)."""
     k = basis_a.shape[1]
     return float(1.0 - (basis_a.T @ basis_b).pow(2).sum() / k)
 
 
+# The record-level diagnostics every protocol copies from `spectral_diagnostics(...)["mean"]`.
+RECORD_KEYS = ("principal_energy", "drift_left", "drift_right", "rotation_drift_left", "rotation_drift_right")
+# What `spectral_diagnostics(...)["by_layer"]` keeps of each layer (the rotation drift and its k').
+PER_LAYER_KEYS = ("rotation_k", "rotation_drift_left", "rotation_drift_right")
+
+
 def layer_diagnostics(weight: torch.Tensor, delta: torch.Tensor, k: int, cache: SVDCache) -> dict[str, float]:
+    """One layer's diagnostics: principal energy and boundary drift at `k`, rotation drift at the
+    gap-aware k' of the pretrained spectrum (`hipbench.drift.gap_width`, recorded as `rotation_k`).
+
+    The pretrained top-(2k + 1) triplets come from the cache (their first k columns are the top-k
+    of the exact solver bit for bit); W0 + ΔW is decomposed once, to max(k, k') columns."""
     device = cache.device or weight.device
-    u0, _, v0 = (t.to(device) for t in cache.top_k(weight, k))
+    u0, s0, v0 = (t.to(device) for t in cache.top_k(weight, svd_width(k)))
     delta = delta.detach().float().to(device)
-    k = u0.shape[1]
-    u1, _, v1 = cache.decompose(weight.detach().float().to(device) + delta, k)
+    k = min(k, u0.shape[1])
+    wide = gap_width(s0, k)
+    u1, _, v1 = cache.decompose(weight.detach().float().to(device) + delta, max(k, wide))
     return {
-        "principal_energy": principal_energy_ratio(delta, u0, v0),
-        "drift_left": subspace_drift(u0, u1),
-        "drift_right": subspace_drift(v0, v1),
+        "principal_energy": principal_energy_ratio(delta, u0[:, :k], v0[:, :k]),
+        "drift_left": subspace_drift(u0[:, :k], u1[:, :k]),
+        "drift_right": subspace_drift(v0[:, :k], v1[:, :k]),
+        "rotation_k": wide,
+        "rotation_drift_left": rotation_drift(u0[:, :wide], u1[:, :wide]),
+        "rotation_drift_right": rotation_drift(v0[:, :wide], v1[:, :wide]),
     }
 
 
 def spectral_diagnostics(pretrained: torch.nn.Module, deltas: dict[str, torch.Tensor], k: int,
                          cache: SVDCache) -> dict:
     """Diagnostics per layer type (the last name component: q_proj, ..., down_proj) and averaged
-    over all adapted layers."""
+    over all adapted layers (`rotation_k` there is the mean k'); `by_layer` keeps each layer's
+    rotation drift with the k' it was measured at (`PER_LAYER_KEYS`)."""
     by_type: dict[str, list[dict[str, float]]] = defaultdict(list)
+    by_layer: dict[str, dict[str, float]] = {}
     for name, delta in deltas.items():
         weight = pretrained.get_submodule(name).weight
-        by_type[name.rsplit(".", 1)[-1]].append(layer_diagnostics(weight, delta, k, cache))
+        layer = layer_diagnostics(weight, delta, k, cache)
+        by_type[name.rsplit(".", 1)[-1]].append(layer)
+        by_layer[name] = {key: layer[key] for key in PER_LAYER_KEYS}
 
     def average(rows: list[dict[str, float]]) -> dict[str, float]:
         out = {}
@@ -223,4 +245,5 @@ def spectral_diagnostics(pretrained: torch.nn.Module, deltas: dict[str, torch.Te
         return out
 
     every = [row for rows in by_type.values() for row in rows]
-    return {"k": k, "by_type": {t: average(rows) for t, rows in sorted(by_type.items())}, "mean": average(every)}
+    return {"k": k, "by_type": {t: average(rows) for t, rows in sorted(by_type.items())}, "mean": average(every),
+            "by_layer": dict(sorted(by_layer.items()))}

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hipbench.spectral import SVDCache, principal_energy_ratio, spectral_diagnostics, subspace_drift
+from hipbench.drift import gap_width
+from hipbench.spectral import (PER_LAYER_KEYS, RECORD_KEYS, SVDCache, principal_energy_ratio, spectral_diagnostics,
+                               subspace_drift)
 
 
 def test_cache_is_exact_and_served_from_disk_for_the_same_weight(tmp_path):
@@ -74,4 +76,24 @@ def test_diagnostics_group_by_layer_type(tiny, tmp_path):
     out = spectral_diagnostics(model, deltas, 4, SVDCache(tmp_path))
     assert set(out["by_type"]) == {"q_proj", "up_proj"}
     assert out["by_type"]["q_proj"]["drift_left"] == pytest.approx(0.0, abs=1e-5)
+    assert out["by_type"]["q_proj"]["rotation_drift_left"] == pytest.approx(0.0, abs=1e-6)
     assert 0.0 < out["by_type"]["up_proj"]["principal_energy"] < 1.0
+    assert set(out["mean"]) >= set(RECORD_KEYS)
+
+
+def test_every_layer_records_its_rotation_drift_with_the_k_it_used(tiny, tmp_path):
+    model, _ = tiny
+    names = ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"]
+    gen = torch.Generator().manual_seed(4)
+    deltas = {n: 0.05 * torch.randn(model.get_submodule(n).weight.shape, generator=gen) for n in names}
+    cache = SVDCache(tmp_path)
+    out = spectral_diagnostics(model, deltas, 4, cache)
+    assert sorted(out["by_layer"]) == sorted(names)
+    for name in names:
+        layer = out["by_layer"][name]
+        assert set(layer) == set(PER_LAYER_KEYS)
+        singular_values = torch.linalg.svdvals(model.get_submodule(name).weight.double())
+        assert layer["rotation_k"] == gap_width(singular_values, 4)
+        assert 2 <= layer["rotation_k"] <= 8
+        assert 0.0 < layer["rotation_drift_left"] < 1.0 and 0.0 < layer["rotation_drift_right"] < 1.0
+    assert out["mean"]["rotation_k"] == pytest.approx(sum(out["by_layer"][n]["rotation_k"] for n in names) / 2)

@@ -24,13 +24,14 @@ from hipbench import metrics, scoring
 from hipbench.budget import allocate_ranks, default_budget, rank_histogram, rank_summary, target_shapes
 from hipbench.config import RunConfig
 from hipbench.costs import CostMeter, peft_export_mb
+from hipbench.drift import ROTATION_COLUMNS, ROTATION_OPTIONAL
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method, find_targets
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.pareto import Axis
 from hipbench.records import RunRecord
-from hipbench.spectral import SVDCache, spectral_diagnostics
+from hipbench.spectral import RECORD_KEYS, SVDCache, spectral_diagnostics
 from hipbench.suite import Suite
 from hipbench.train import NonFiniteLoss, train_task
 
@@ -52,17 +53,20 @@ LEADERBOARD_COLUMNS = [
     ("nll_delta", "NLL Δ"),
     ("ppl_ratio", "PPL ratio"),
     ("principal_energy", "Principal energy"),
-    ("drift_left", "Drift U"),
-    ("drift_right", "Drift V"),
+    ("drift_left", "Boundary drift U"),
+    ("drift_right", "Boundary drift V"),
+    *ROTATION_COLUMNS,
 ]
 LEADERBOARD_NOTE = (
         "AA = average final accuracy; BWT = backward transfer (negative = forgetting); FWT = forward "
         "transfer vs. the base model; Forgetting = mean max drop (Chaudhry et al., 2018); Fact retention = "
         "share of probe facts the base model knew that are still known; NLL Δ = general-text NLL change "
         "(PPL ratio = exp of it). Principal energy = share of ‖ΔW‖²_F inside the pretrained top-k singular "
-        "subspaces; Drift U/V = mean sin² of the principal angles between the top-k left/right singular subspaces "
-        "of W0 and W0 + ΔW (k = 32), averaged over adapted layers."
+        "subspaces; Boundary drift U/V = mean sin² of the principal angles between the top-k left/right singular "
+        "subspaces of W0 and W0 + ΔW (k = 32; it also counts near-equal singular values swapping order at k), "
+        "averaged over adapted layers."
 )
+OPTIONAL_COLUMNS = ROTATION_OPTIONAL  # columns added after records were published (hipbench.leaderboard)
 
 # Outcome metrics compared with the baseline under the table (spectral diagnostics describe a
 # method's update rather than its result; PPL ratio is exp(NLL Δ)).
@@ -265,7 +269,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     result = summarize(record.measurements(), [t.name for t in suite.tasks])
     deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
     result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
-    result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
+    result.update({key: result["spectral"]["mean"][key] for key in RECORD_KEYS})
     result.update({"budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
                    "trainable_params": trainable,
                    "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],

@@ -89,7 +89,7 @@ from hipbench.protocols.edit_measure import (LEADERBOARD_COLUMNS, LEADERBOARD_NO
 from hipbench.protocols.edit_resume import (CHECKPOINT_VERSION, Cadence, read_checkpoint,  # noqa: F401
                                             request_pairs)
 from hipbench.records import RunRecord
-from hipbench.spectral import SVDCache, spectral_diagnostics
+from hipbench.spectral import RECORD_KEYS, SVDCache, spectral_diagnostics
 from hipbench.suite import EditRequest, Example, Suite, SuiteDataError, TaskData
 from hipbench.train import NonFiniteLoss, TrainConfig, train_task
 
@@ -338,7 +338,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     result = summarize(record.measurements())
     result["spectral"] = (spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd) if deltas
                           else empty_spectral(DIAGNOSTIC_K))
-    result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
+    result.update({key: result["spectral"]["mean"][key] for key in RECORD_KEYS})
     steps = [entry["steps"] for entry in log]
     result.update(selection)
     result.update({

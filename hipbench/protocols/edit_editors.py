@@ -35,6 +35,7 @@ from hipbench.costs import CostMeter
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context
 from hipbench.models import LoadedModel, frozen_copy
+from hipbench.spectral import RECORD_KEYS
 from hipbench.suite import EditRequest
 
 WEIGHT = ".weight"
@@ -166,6 +167,6 @@ def editor_metrics(session: EditorSession) -> dict:
 
 def empty_spectral(k: int) -> dict:
     """Spectral diagnostics of an edit that changed no weight (GRACE): nothing to measure."""
-    nan = {key: math.nan for key in ("principal_energy", "drift_left", "drift_right")}
-    return {"k": k, "by_type": {}, "mean": nan}
+    nan = {key: math.nan for key in (*RECORD_KEYS, "rotation_k")}
+    return {"k": k, "by_type": {}, "mean": nan, "by_layer": {}}
 

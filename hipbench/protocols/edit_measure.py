@@ -15,6 +15,7 @@ from torch import nn
 
 from hipbench import edit_metrics, scoring
 from hipbench.config import RunConfig
+from hipbench.drift import ROTATION_COLUMNS, ROTATION_OPTIONAL
 from hipbench.pareto import Axis
 from hipbench.records import RunRecord
 from hipbench.suite import EditRequest, Suite
@@ -34,8 +35,9 @@ LEADERBOARD_COLUMNS = [
     ("nll_delta", "NLL Δ"),
     ("mean_steps", "Steps/edit"),
     ("principal_energy", "Principal energy"),
-    ("drift_left", "Drift U"),
-    ("drift_right", "Drift V"),
+    ("drift_left", "Boundary drift U"),
+    ("drift_right", "Boundary drift V"),
+    *ROTATION_COLUMNS,
 ]
 LEADERBOARD_NOTE = (
     "Reliability / Generalization / Portability = token accuracy of the new answer under teacher forcing "
@@ -45,7 +47,7 @@ LEADERBOARD_NOTE = (
     "after each edit minus after the last (sequential mode only). All measured after the last edit (single "
     "mode: after each edit on its own copy). Fact retention and NLL Δ as in the continual table. Steps/edit = "
     "mean optimizer steps per task (early stop once every target token is predicted). Principal energy and "
-    "Drift U/V: spectral diagnostics of the final ΔW (k = 32)."
+    "Boundary drift U/V: spectral diagnostics of the final ΔW (k = 32)."
 )
 # Columns added after records were published: a table shows one only when one of its records has
 # it (older records never measured it: their tables stay as they were), with its sentence of the note.
@@ -55,6 +57,7 @@ OPTIONAL_COLUMNS = {
                         "generation was measured."),
     "generalization_gen": "",
     "portability_gen": "",
+    **ROTATION_OPTIONAL,
 }
 
 # The Pareto figure: forgetting of earlier edits and general-capability loss against reliability

@@ -63,6 +63,7 @@ from tqdm.auto import tqdm
 from hipbench import scoring
 from hipbench.config import RunConfig, git_commit
 from hipbench.costs import CostMeter, peft_export_mb
+from hipbench.drift import ROTATION_COLUMNS, ROTATION_OPTIONAL
 from hipbench.export import export_peft_adapter
 from hipbench.mergefail import TAU, bootstrap_ci, draw_instances, paired_difference, summarize_size
 from hipbench.merging import DEFAULT_RULE, check_rule, merge_deltas, rule_description
@@ -71,7 +72,7 @@ from hipbench.models import LoadedModel, frozen_copy
 from hipbench.paired import BASELINE
 from hipbench.protocols.continual import DIAGNOSTIC_K, plan_budget
 from hipbench.records import RunRecord, read_json, write_json_atomic
-from hipbench.spectral import SVDCache, spectral_diagnostics
+from hipbench.spectral import RECORD_KEYS, SVDCache, spectral_diagnostics
 from hipbench.suite import GeneralSet, Suite, TaskData
 from hipbench.train import NonFiniteLoss, train_task
 
@@ -93,8 +94,9 @@ LEADERBOARD_COLUMNS = [
                                                  (f"mergefail_t{t}_hi", f"t={t} CI hi"))],
     ("mean_retention", "Retention"),
     ("principal_energy", "Principal energy"),
-    ("drift_left", "Drift U"),
-    ("drift_right", "Drift V"),
+    ("drift_left", "Boundary drift U"),
+    ("drift_right", "Boundary drift V"),
+    *ROTATION_COLUMNS,
 ]
 LEADERBOARD_NOTE = (
     "Single-task acc = mean test accuracy of the single-task adapters (base + ΔW). MergeFail t = share of "
@@ -102,9 +104,10 @@ LEADERBOARD_NOTE = (
     "falls below 0.9 × its single-task accuracy (HiP-LoRA appendix C.3); CI lo/hi = 95% bootstrap interval "
     "over one seed's instances, averaged over seeds (pooled intervals and paired differences to lora are "
     "below the table). n/a = the suite has fewer than t tasks. Retention = mean a_merged / a_single over all "
-    "(instance, task) pairs. Principal energy and Drift U/V are the spectral diagnostics of the single-task "
+    "(instance, task) pairs. Principal energy and Boundary drift U/V are the spectral diagnostics of the single-task "
     "adapters (k = 32), averaged over tasks and adapted layers. Merge rule λ = 1 for every method."
 )
+OPTIONAL_COLUMNS = ROTATION_OPTIONAL  # columns added after records were published (hipbench.leaderboard)
 
 # Outcome metrics compared with the baseline under the table (not the per-seed CI bounds).
 PAIRED_COLUMNS = ("single_accuracy_mean", *(f"mergefail_t{t}" for t in TABLE_SIZES), "mean_retention")
@@ -271,6 +274,9 @@ def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg:
         if cached is not None:
             factors, meta = cached
             status = "trained" if meta.get("trained_by") == record_id(record) else "reused"
+            if "rotation_drift_left" not in meta["training"]["spectral"]["mean"]:  # stored before it was measured
+                meta["training"]["spectral"] = spectral_diagnostics(
+                    loaded.model, {name: b @ a for name, (b, a) in factors.items()}, DIAGNOSTIC_K, svd)
         else:
             try:
                 factors, info = train_adapter(loaded, method, task, suite, cfg, plan, svd, device, meter)
@@ -421,7 +427,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     if len(trainable) != 1:
         raise RuntimeError(f"{method.name}: single-task adapters differ in trainable count {trainable}")
     spectral = {entry["task"]: entry["spectral"] for entry in adapter_log}
-    for key in ("principal_energy", "drift_left", "drift_right"):
+    for key in RECORD_KEYS:
         result[key] = _mean([spectral[task]["mean"][key] for task in names])
     result.update({
         "budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
