@@ -34,9 +34,10 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from hipbench import comparisons
+from hipbench import comparisons, registry
 from hipbench.budget import budget_used
 from hipbench.costs import COST_COLUMNS, COST_OPTIONAL
+from hipbench.method import untyped_differences
 from hipbench.metrics import mean_std
 from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
@@ -168,19 +169,34 @@ def _fmt(mean: float, std: float, n: int) -> str:
     return f"{number(mean)} ± {number(std)}" if n > 1 else number(mean)
 
 
-def method_label(cfg: dict) -> str:
+def method_label(cfg: dict, resolved: dict | None = None) -> str:
     """`method [k=v,...]`: the row a run belongs to (method options make a separate row); runs with
-    settings from `hipbench tune` (`--tuned`) are marked `(tuned)`."""
-    options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
+    settings from `hipbench tune` (`--tuned`) are marked `(tuned)`. With the record's `resolved`
+    options, an option the run did not name but ran at other than today's default (a default changed
+    since: LaLoRA's `refresh`) is shown too (`hipbench.method.untyped_differences`)."""
+    named = dict(cfg["method_options"])
+    if resolved is not None:
+        try:
+            options_cls = registry.method_class(cfg["method"]).Options
+        except registry.UnknownNameError:  # a plugin not installed here: its record's named options only
+            options_cls = None
+        if options_cls is not None:
+            named.update(untyped_differences(options_cls, named, resolved))
+    options = ",".join(f"{k}={v}" for k, v in sorted(named.items()))
     tuned = [f"{k}={cfg['train'][k]:g}" for k in cfg.get("tuning", {}).get("keys", []) if k in cfg["train"]]
     return (cfg["method"] + (f" [{options}]" if options else "")
             + (f" (tuned{': ' + ', '.join(tuned) if tuned else ''})" if cfg.get("tuning") else ""))
 
 
+def record_label(record: dict) -> str:
+    """The row of a run record (`method_label` with the options it resolved)."""
+    return method_label(record["config"]["config"], record["config"].get("method_options_resolved"))
+
+
 def by_method(records: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
-        groups[method_label(record["config"]["config"])].append(record)
+        groups[record_label(record)].append(record)
     return groups
 
 

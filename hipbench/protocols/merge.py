@@ -478,13 +478,13 @@ def _mean(values: Sequence[float]) -> float:
 def pooled_mergefail(records: list[dict]) -> list[dict]:
     """Per method and merge size: MergeFail pooled over seeds (units = (seed, instance)), its
     bootstrap CI, and the paired difference to the baseline method on the units both have."""
-    from hipbench.leaderboard import method_label
+    from hipbench.leaderboard import record_label
 
     units: dict[str, dict[int, dict[tuple, bool]]] = {}
     for record in records:
         seed = record["config"]["config"]["seed"]
         for size, entry in record["metrics"].get("sizes", {}).items():
-            bucket = units.setdefault(method_label(record["config"]["config"]), {}).setdefault(int(size), {})
+            bucket = units.setdefault(record_label(record), {}).setdefault(int(size), {})
             for tasks, failed in zip(entry["instances"], entry["failed"]):
                 bucket[(seed, tuple(tasks))] = bool(failed)
     baseline = units.get(BASELINE, {})
