@@ -120,6 +120,13 @@ class Method:
         are loaded, so a method whose modules grow per task (O-LoRA) can rebuild their shape."""
 
     # --- results ------------------------------------------------------------------------
+    @classmethod
+    def alone_equals(cls, options: Any) -> str | None:
+        """The method this one is, exactly, where it has no earlier adapter (every adapter of a merge
+        run, a single or batch edit, a one-task stream): its name in words ("LoRA"), so the
+        leaderboard shows that row as that method's, not as a result (O-LoRA). None: itself."""
+        return None
+
     def frozen_parameters(self, model: nn.Module) -> int:
         """Parameters the method keeps beside the pretrained model without training them (O-LoRA's
         earlier adapters): a memory cost the trainable count does not show (`hipbench.costs`)."""

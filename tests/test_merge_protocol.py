@@ -48,7 +48,8 @@ def runs(tmp_path_factory):
     loaded = LoadedModel(model, tokenizer, "tiny-llama", "random (seed 0)")
     suite, out = three_task_suite(), tmp_path_factory.mktemp("merge") / "runs"
     outcomes = {}
-    for method, rule in (("lora", "sum"), ("lora", "ties"), ("lora", "ties-global"), ("pissa", "sum")):
+    for method, rule in (("lora", "sum"), ("lora", "ties"), ("lora", "ties-global"), ("pissa", "sum"),
+                         ("olora", "sum")):
         with pytest.MonkeyPatch.context() as patch:
             if (method, rule) in (("lora", "ties"), ("lora", "ties-global")):
                 patch.setattr(merge_adapters, "train_adapter", _no_training)
@@ -98,8 +99,8 @@ def test_a_second_run_with_the_other_rule_trains_nothing_and_reuses_the_same_ada
     assert third["merge"]["ties_trim"] == "global" and third["merge"]["trim"].startswith("global")
     assert third["sizes"]["2"]["used"] == second["sizes"]["2"]["used"]
     stored = sorted(p.name for p in (out / "merge" / "tiny-llama" / merge.ADAPTER_DIR).iterdir())
-    pissa = outcomes["pissa", "sum"].metrics["adapters"]
-    assert stored == sorted({a["key"] for a in first["adapters"]} | {a["key"] for a in pissa})
+    pissa, olora = outcomes["pissa", "sum"].metrics["adapters"], outcomes["olora", "sum"].metrics["adapters"]
+    assert stored == sorted({a["key"] for a in first["adapters"]} | {a["key"] for a in pissa + olora})
 
 
 def test_every_method_meets_the_same_instances(runs):
@@ -135,6 +136,16 @@ def test_leaderboard_writes_one_table_and_plot_per_rule_with_differences_to_lora
         assert title in table
     pissa_rows = [line for line in table.splitlines() if line.startswith("| 2 | pissa |")]
     assert len(pissa_rows) == 1 and "—" not in pissa_rows[0]  # a difference to lora is shown
+    # O-LoRA without an earlier adapter is LoRA: its row says so, and it is in no comparison
+    from hipbench.leaderboard import columns
+
+    data = json.loads((tmp_path / "merge__tiny-llama__merge_instances-2_merge_rule-sum.json").read_text())
+    olora = [line for line in table.splitlines() if line.startswith("| olora ")]
+    shown = columns("merge", data["rows"])  # the metric and cost columns of this table
+    assert len(olora) == 1 and olora[0].count("= LoRA (no earlier adapter)") == len(shown) > 10
+    assert "olora" not in table.split(olora[0])[1]  # not in the paired differences or pooled MergeFail
+    row = next(r for r in data["rows"] if r["method"] == "olora")
+    assert row["equals"] == "LoRA" and row["single_accuracy_mean"]["n"] == 0
     assert (tmp_path / "merge__tiny-llama__merge_instances-2_merge_rule-sum.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -205,3 +216,13 @@ def test_a_ties_run_trims_globally_unless_it_names_the_per_module_trim_of_the_pu
     with pytest.raises(ValueError, match="--ties-trim module: applies to --merge-rule ties only"):
         RunGroup(**{**group, "merge_rule": "sum"}, ties_trim="module").configs("cpu")
 
+
+def test_olora_merge_adapters_are_lora_exactly(runs):
+    """What the table's "= LoRA (no earlier adapter)" rests on: with no earlier adapter O-LoRA trains
+    LoRA's adapter, so every merged and single-task number is LoRA's."""
+    _, _, _, outcomes = runs
+    lora, olora = outcomes["lora", "sum"].metrics, outcomes["olora", "sum"].metrics
+    assert olora["frozen_params"] == 0
+    assert olora["single_accuracy"] == lora["single_accuracy"]
+    assert olora["sizes"] == lora["sizes"]
+    assert [a["spectral"] for a in olora["adapters"]] == [a["spectral"] for a in lora["adapters"]]

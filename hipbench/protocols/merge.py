@@ -92,6 +92,11 @@ LEADERBOARD_NOTE = (
 PAIRED_COLUMNS = ("single_accuracy_mean", *(f"mergefail_t{t}" for t in TABLE_SIZES), "mean_retention")
 
 
+def trained_alone(metrics: dict) -> bool:
+    """Every adapter of a merge run is trained by itself from the base model (step 1)."""
+    return True
+
+
 # --- options -------------------------------------------------------------------------------------
 def merge_settings(cfg: RunConfig, n_tasks: int) -> tuple[str, str, int]:
     """(rule, TIES trim, instances per size) from the run's protocol options, with one-line errors.
