@@ -42,8 +42,9 @@ is flat in A there). On a single task (the paper's setting) that is the whole me
 Over a stream of tasks (the default, `accumulate = true`): the anchor stays θ0 and the precision
 *accumulates*. At every task boundary (`end_task`) the curvature of the same preservation loss is
 estimated again at the trained weights θ_t and added to the precision, as online Laplace adds each
-new Hessian to the precision of the running posterior (Ritter, Botev & Barber 2018, eq. 7, without
-its moving mean):
+new Hessian to the precision of the running posterior (Ritter, Botev & Barber 2018: the precision
+of each task's Laplace approximation is the previous one plus the new curvature; here without
+their moving mean):
 
     L_{t+1} = L_task + (λ / 2) Σ_i (Σ_{j=0..t} F_i(θ_j) + δ) (θ_i - θ0_i)^2
 
@@ -53,7 +54,7 @@ task by task); θ0's estimate alone never holds A, since the source loss is flat
 while each boundary's estimate sees A through the B the tasks have trained; and a sum never
 releases a direction an earlier estimate held. The preservation data are the same at every
 boundary, so the sum counts them once per estimate: the precision grows with the number of tasks
-(λ is the strength of one estimate). For "kfac" the sum of Kronecker products is not one; the
+(λ is the strength of one estimate; a sequential edit of N = 100 requests ends with 101 estimates). For "kfac" the sum of Kronecker products is not one; the
 precision is kept as (Σ_j G_j) ⊗ (mean_j Ā_j), exact where the Ā_j agree (the usual
 expectation-factorised K-FAC approximation), so memory stays n^2 + r^2 per factor.
 `accumulate = false` keeps θ0's estimate alone for the whole stream (what `refresh = false` ran
