@@ -8,12 +8,13 @@ For one (method, seed):
    per-task training of the continual protocol. Each adapter is trained as if it were the only
    one: its initialisation, dropout and batch order come from generators seeded by
    (seed, task name), identical for every method and independent of which other tasks the suite
-   holds. Its ΔW is stored (below) and its accuracy `a_single` is measured on base + ΔW.
+   holds. Its ΔW is cached (`merge_adapters`: the cache and its key) and its accuracy `a_single`
+   is measured on base + ΔW.
 2. **Instances.** For each merge size t = 2..T, `--merge-instances` (default 20) distinct task
    subsets are drawn from a generator seeded by (seed, t) only, so every method meets the same
    instances; when fewer than that many subsets exist, all of them are used once
    (`hipbench.mergefail.draw_instances`), and the number used is recorded.
-3. **Merge and evaluate.** The instance's ΔW are merged per module by `--merge-rule` (`sum`:
+3. **Merge and evaluate** (`merge_model`). The instance's ΔW are merged by `--merge-rule` (`sum`:
    task arithmetic; `ties`: TIES-merging, k = 20%, trimmed over each whole task vector or, with
    `--ties-trim module`, per module; λ = 1 for both and for every method, see `hipbench.merging`),
    added in place to one copy of the base model (restored from a saved
@@ -21,7 +22,8 @@ For one (method, seed):
    and every task of the instance is scored on it.
 4. **MergeFail(t)** is the fraction of instances in which some task falls below 0.9 × its
    single-task accuracy, with a 95% bootstrap CI over instances; per-task retention
-   a_merged / a_single is recorded for every (instance, task).
+   a_merged / a_single is recorded for every (instance, task). What the leaderboard adds to a merge
+   table (pooled MergeFail, its figure) is `merge_tables`.
 
 **Resume** (`read_checkpoint`). Evaluation is a pure function of the adapters, the rule and the
 instances (no randomness: instances come from their own seeded generator), so a checkpoint needs no
