@@ -18,6 +18,7 @@ from hipbench.budget import DEFAULT_TOLERANCE, RULES, BudgetError
 from hipbench.config import DEFAULT_SEEDS, resolve_device
 from hipbench.jobs import Job
 from hipbench.leaderboard import LeaderboardError, write_leaderboards
+from hipbench.merging import TIES_TRIMS
 from hipbench.models import ALIASES, DEFAULT_MODEL, ModelError, cache_dir
 from hipbench.run_groups import (DEVICES, EDIT_MODES, SVD_SOLVERS, RunGroup, parse_ints, parse_option_pairs,
                                  read_sweep_file, split_names)
@@ -73,6 +74,9 @@ def run_options(required: bool):
                      help="Editing suites: an EasyEdit, ZsRE or CounterFact JSON file (format detected)."),
         click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each."),
         click.option("--merge-rule", default=None, help="Merging suites: sum (task arithmetic) or ties."),
+        click.option("--ties-trim", type=click.Choice(TIES_TRIMS), default=None,
+                     help="Merging suites, --merge-rule ties: keep the top 20% of each whole task vector "
+                          "(global, the default) or of each module (module, what records before this option ran)."),
         click.option("--merge-instances", type=int, default=None, help="Merging suites: instances per merge size t."),
         click.option("--svd", default="exact", show_default=True, type=click.Choice(SVD_SOLVERS),
                      help="Top-k SVD of the pretrained weights (PiSSA, HiP-LoRA, diagnostics): exact full fp64 SVD, "
@@ -95,7 +99,8 @@ def run_options(required: bool):
 
 def group_from_options(methods, suite, model, budget, budget_rule, budget_tolerance, seeds, steps, limit,
                        batch_size, lr, device, data_dir, options, save_adapters, edit_mode, num_edits, data_file,
-                       tasks_from, merge_rule, merge_instances, svd, trust_remote_code, data_split) -> RunGroup:
+                       tasks_from, merge_rule, ties_trim, merge_instances, svd, trust_remote_code,
+                       data_split) -> RunGroup:
     try:
         seed_list = parse_ints(seeds)
     except ValueError as error:
@@ -108,7 +113,7 @@ def group_from_options(methods, suite, model, budget, budget_rule, budget_tolera
                     steps=steps, limit=limit, batch_size=batch_size, lr=lr, device=device, data_dir=data_dir,
                     options=option_strings, save_adapters=save_adapters, edit_mode=edit_mode,
                     num_edits=num_edits, data=data_file, tasks_from=tasks_from, merge_rule=merge_rule,
-                    merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code,
+                    ties_trim=ties_trim, merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code,
                     budget_rule=budget_rule, budget_tolerance=budget_tolerance, data_split=data_split)
 
 

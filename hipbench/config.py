@@ -88,11 +88,15 @@ class RunConfig:
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def hash(self, resolved_options: dict | None = None) -> str:
+    def hash(self, resolved_options: dict | None = None, named_options: dict | None = None) -> str:
         """Stable identity of the run. `resolved_options` are the method's options with defaults
-        filled in, so that a changed default is a different run, not a skipped one."""
+        filled in, so that a changed default is a different run, not a skipped one; `named_options`,
+        where given, stand for `method_options` (`hipbench.method.identity_named`: an option named at
+        its former default is the run a record made then without naming it)."""
         skipped = defaulted_later(self) | {f.name for f in dataclasses.fields(self) if f.metadata.get(NOT_IDENTITY)}
         identity = {key: value for key, value in self.to_dict().items() if key not in skipped}
+        if named_options is not None:
+            identity["method_options"] = json.loads(json.dumps(named_options))
         identity["resolved_options"] = resolved_options or {}
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]

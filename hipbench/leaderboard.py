@@ -34,9 +34,10 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from hipbench import comparisons
+from hipbench import comparisons, registry
 from hipbench.budget import budget_used
 from hipbench.costs import COST_COLUMNS, COST_OPTIONAL
+from hipbench.method import untyped_differences
 from hipbench.metrics import mean_std
 from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
@@ -90,6 +91,10 @@ EDITORS_NOTE = ("Knowledge editors change weights directly and have no trainable
                 "Trainable params cell counts the weight entries their edits changed (plus added entries such as "
                 "GRACE's codebook) and their Rank cell the largest rank of a changed weight's ΔW; they follow their "
                 "own procedure (steps, lr), stated in their docstrings.")
+EQUALS_NOTE = ("A row marked \"= {name} (no earlier adapter)\" is a method that had no earlier adapter in any "
+               "of its runs (a merge's single-task adapters, a single or batch edit, a one-task stream), where it "
+               "is exactly {name}: its runs are {name}'s, so its cells say so instead of repeating {name}'s "
+               "values, and it enters no paired difference or figure.")
 NO_BUDGET = "none: knowledge editors only, which have no trainable-parameter budget"
 
 
@@ -118,6 +123,8 @@ def columns_note(protocol: str, rows: list[dict] | None = None) -> str:
     extra = [optional[key] for key in optional if key in shown and optional[key]]
     if rows is not None and any(row.get("kind") for row in rows):
         extra.append(EDITORS_NOTE)
+    for name in sorted({row["equals"] for row in rows or [] if "equals" in row}):
+        extra.append(EQUALS_NOTE.format(name=name))
     return " ".join([note, *extra])
 
 
@@ -168,19 +175,54 @@ def _fmt(mean: float, std: float, n: int) -> str:
     return f"{number(mean)} ± {number(std)}" if n > 1 else number(mean)
 
 
-def method_label(cfg: dict) -> str:
+def method_label(cfg: dict, resolved: dict | None = None) -> str:
     """`method [k=v,...]`: the row a run belongs to (method options make a separate row); runs with
-    settings from `hipbench tune` (`--tuned`) are marked `(tuned)`."""
-    options = ",".join(f"{k}={v}" for k, v in sorted(cfg["method_options"].items()))
+    settings from `hipbench tune` (`--tuned`) are marked `(tuned)`. With the record's `resolved`
+    options, an option the run did not name but ran at other than today's default (a default changed
+    since: LaLoRA's `refresh`) is shown too (`hipbench.method.untyped_differences`)."""
+    named = dict(cfg["method_options"])
+    if resolved is not None:
+        try:
+            options_cls = registry.method_class(cfg["method"]).Options
+        except registry.UnknownNameError:  # a plugin not installed here: its record's named options only
+            options_cls = None
+        if options_cls is not None:
+            named.update(untyped_differences(options_cls, named, resolved))
+    options = ",".join(f"{k}={v}" for k, v in sorted(named.items()))
     tuned = [f"{k}={cfg['train'][k]:g}" for k in cfg.get("tuning", {}).get("keys", []) if k in cfg["train"]]
     return (cfg["method"] + (f" [{options}]" if options else "")
             + (f" (tuned{': ' + ', '.join(tuned) if tuned else ''})" if cfg.get("tuning") else ""))
 
 
+def record_label(record: dict) -> str:
+    """The row of a run record (`method_label` with the options it resolved)."""
+    return method_label(record["config"]["config"], record["config"].get("method_options_resolved"))
+
+
+def alone_equals(record: dict) -> str | None:
+    """The method a record's run is exactly, where its method had no earlier adapter (`Method.
+    alone_equals`, and the protocol's `trained_alone`, read from the record's metrics): O-LoRA in every
+    merge run and single or batch edit is LoRA. None where the run is a result of its own."""
+    resolved = record["config"].get("method_options_resolved")
+    trained_alone = getattr(protocol_module(protocol_of(record)), "trained_alone", None)
+    if resolved is None or trained_alone is None or not trained_alone(record["metrics"]):
+        return None
+    try:
+        method = registry.method_class(record["config"]["config"]["method"])
+    except registry.UnknownNameError:
+        return None
+    alone = getattr(method, "alone_equals", None)
+    return alone(method.Options(**resolved)) if alone is not None else None
+
+
+def equal_note(name: str) -> str:
+    return f"= {name} (no earlier adapter)"
+
+
 def by_method(records: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
-        groups[method_label(record["config"]["config"])].append(record)
+        groups[record_label(record)].append(record)
     return groups
 
 
@@ -189,6 +231,7 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
     rows = []
     for label, group in sorted(by_method(records).items()):
         group.sort(key=lambda r: r["config"]["config"]["seed"])
+        same = {alone_equals(r) for r in group}
         metrics = [r["metrics"] for r in group]
         row = {"method": label, "seeds": [r["config"]["config"]["seed"] for r in group],
                "trainable_params": sorted({m["trainable_params"] for m in metrics}),
@@ -199,11 +242,13 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
                "runs": [str(r["dir"]) for r in group]}
         if any(is_editor_record(r) for r in group):
             row["kind"] = "editor"
+        if len(same) == 1 and None not in same:  # not a result: another method's, shown as such
+            row["equals"] = same.pop()
         optional = optional_columns(protocol)
         for key, _ in columns(protocol):
             if key in optional and not any(key in r["metrics"] for r in records):
                 continue  # a column no record of the table has (module docstring)
-            mean, std, n = mean_std([m.get(key, math.nan) for m in metrics])
+            mean, std, n = mean_std([m.get(key, math.nan) for m in metrics] if "equals" not in row else [])
             row[key] = {"mean": mean, "std": std, "n": n}
         rows.append(row)
     return rows
@@ -241,7 +286,8 @@ def to_frame(rows: list[dict], numeric: bool, protocol: str = "continual") -> pd
                 line[f"{title} mean"] = cell["mean"]
                 line[f"{title} std"] = cell["std"]
             else:
-                line[title] = _fmt(cell["mean"], cell["std"], cell["n"])
+                line[title] = (equal_note(row["equals"]) if "equals" in row
+                               else _fmt(cell["mean"], cell["std"], cell["n"]))
         line["Hardware"] = "; ".join(row["hardware"])
         if not numeric:
             line["Runs"] = run_links(row)
@@ -326,8 +372,12 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
     for (suite_name, model, options), group in sorted(_group(records).items()):
         header, rows = build_table(group)
         module = protocol_module(header["protocol"])
-        methods, measured = [row["method"] for row in rows], comparisons.measured_metrics(rows)
-        paired = comparisons.compare(by_method(group), header["protocol"])
+        # rows that are another method's (`alone_equals`) are named as such and enter no comparison or figure
+        results = [row for row in rows if "equals" not in row]
+        shown = {row["method"] for row in results}
+        result_records = [r for r in group if record_label(r) in shown]
+        methods, measured = [row["method"] for row in results], comparisons.measured_metrics(results)
+        paired = comparisons.compare(by_method(result_records), header["protocol"])
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
@@ -341,8 +391,9 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
                                             sort_keys=True) + "\n")
         written.extend(paths.values())
         if hasattr(module, "write_extras"):  # merging: MergeFail pooled over seeds, below the table
-            module.write_extras(group, stem)
-        figures = module.write_plots(group, header, rows, stem) if plots and hasattr(module, "write_plots") else []
+            module.write_extras(result_records, stem)
+        figures = (module.write_plots(result_records, header, results, stem)
+                   if plots and hasattr(module, "write_plots") else [])
         written.extend(figures)
         tables.append({"header": header, "rows": rows, "files": paths, "figures": figures, "paired": paired,
                        "records": group})

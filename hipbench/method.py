@@ -120,6 +120,13 @@ class Method:
         are loaded, so a method whose modules grow per task (O-LoRA) can rebuild their shape."""
 
     # --- results ------------------------------------------------------------------------
+    @classmethod
+    def alone_equals(cls, options: Any) -> str | None:
+        """The method this one is, exactly, where it has no earlier adapter (every adapter of a merge
+        run, a single or batch edit, a one-task stream): its name in words ("LoRA"), so the
+        leaderboard shows that row as that method's, not as a result (O-LoRA). None: itself."""
+        return None
+
     def frozen_parameters(self, model: nn.Module) -> int:
         """Parameters the method keeps beside the pretrained model without training them (O-LoRA's
         earlier adapters): a memory cost the trainable count does not show (`hipbench.costs`)."""
@@ -156,22 +163,80 @@ def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: tor
 
 
 ADDED_LATER = "added_later"  # dataclasses.field metadata key: see defaulted_later
+EARLIER = "earlier"  # field metadata key: the value records made before an added_later field ran
+READ_IF = "read_if"  # field metadata key: a predicate on the options, false where the field is not read
+DEFAULT_WAS = "default_was"  # field metadata key: an option's default before it changed
+
+
+def earlier_value(f: dataclasses.Field) -> Any:
+    """What a run made before field `f` existed ran: its `EARLIER` value where declared (a field
+    that made a new behaviour the default), else its default."""
+    if EARLIER in f.metadata:
+        return f.metadata[EARLIER]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def defaulted_later(config: Any) -> set[str]:
     """The fields of a config dataclass (a RunConfig, a method's Options) that are marked
-    `field(metadata={ADDED_LATER: True})` and hold their default: left out of a run's identity, so
-    that the records made before the field existed (which ran exactly that default) keep their hash."""
-    def default(f: dataclasses.Field) -> Any:
-        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    `field(metadata={ADDED_LATER: True})` and hold the value the records made before the field existed
+    ran (`earlier_value`): left out of a run's identity, so that those records keep their hash."""
     return {f.name for f in dataclasses.fields(config)
-            if f.metadata.get(ADDED_LATER) and getattr(config, f.name) == default(f)}
+            if f.metadata.get(ADDED_LATER) and getattr(config, f.name) == earlier_value(f)}
+
+
+def unread(options: Any) -> set[str]:
+    """The options that these options make irrelevant (their `read_if` is false: LaLoRA's `accumulate`
+    under `refresh=true`): the method never reads them, so they do not identify a run."""
+    return {f.name for f in dataclasses.fields(options)
+            if f.metadata.get(READ_IF) is not None and not f.metadata[READ_IF](options)}
 
 
 def identity_options(options: Any) -> dict:
-    """The method options that identify a run: all of them, defaults filled in, but `defaulted_later`."""
-    skipped = defaulted_later(options)
+    """The method options that identify a run: all of them, defaults filled in, but `defaulted_later`
+    and `unread` ones."""
+    skipped = defaulted_later(options) | unread(options)
     return {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name not in skipped}
+
+
+def identity_named(options_cls: type, named: Mapping[str, str], method: str = "") -> dict[str, str]:
+    """The options a run named (`--option`, as typed) as its identity keeps them. Left out: an option
+    named at the value that was its default before the default changed (`default_was`), and one added
+    later named at the value the records before it ran (`earlier`): the run is then the one a record
+    made back then without naming it, and finds it (`--option refresh=true` for LaLoRA's records)."""
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    kept = {}
+    for name, raw in named.items():
+        meta = fields[name].metadata if name in fields else {}
+        former = [meta[key] for key in (DEFAULT_WAS, EARLIER) if key in meta]
+        if former and parse_option(options_cls, name, str(raw), method or options_cls.__name__) in former:
+            continue
+        kept[name] = raw
+    return kept
+
+
+def shown_value(value: Any) -> str:
+    """An option value as `--option` takes it: `true`, `step`, `1000`."""
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def untyped_differences(options_cls: type, typed: Mapping[str, Any], resolved: Mapping[str, Any]) -> dict[str, str]:
+    """Options a record ran with a value other than today's default without naming it: a default
+    changed after the record was made (LaLoRA's `refresh`, true until the paper's form became the
+    default). A record's row label shows them, so that an old record and a new run of the same
+    behaviour share a row and a new default never takes an old record's row. `resolved` is the
+    record's `method_options_resolved`; an option it lacks ran its `earlier_value` (one added later)
+    or is skipped; options the others leave unread are skipped."""
+    ran = options_cls()
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    for name, f in fields.items():
+        if name in resolved:
+            setattr(ran, name, resolved[name])
+        elif f.metadata.get(ADDED_LATER):
+            setattr(ran, name, earlier_value(f))
+    default, skipped = options_cls(), unread(ran) | set(typed)
+    return {name: shown_value(getattr(ran, name)) for name in fields
+            if name not in skipped and (name in resolved or fields[name].metadata.get(ADDED_LATER))
+            and getattr(ran, name) != getattr(default, name)}
 
 
 OPTION = "option"  # dataclasses.field metadata key: an OptionSpec (see `option`)
@@ -224,14 +289,26 @@ class OptionSpec:
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
            lt: float | None = None, choices: tuple[str, ...] = (), valid: Callable[[Any], bool] | None = None,
-           allowed: str = "", added_later: bool = False) -> Any:
+           allowed: str = "", added_later: bool = False, earlier: Any = dataclasses.MISSING,
+           read_if: Callable[[Any], bool] | None = None, default_was: Any = dataclasses.MISSING) -> Any:
     """A method option's field: its default, one-line meaning and accepted values (bounds `ge`/`gt`/
     `le`/`lt`, `choices`, or a `valid` predicate described by `allowed`), declared once where the
     default is, for adapter methods and knowledge editors alike. Only the value enters a run's
-    identity (`identity_options`), so declaring or changing a range never changes a config hash."""
+    identity (`identity_options`), so declaring or changing a range never changes a config hash.
+
+    `added_later`: records made before the option existed ran `earlier` (default: `default`), and a
+    run at that value keeps their hash; `read_if(options)` false: the method ignores the option
+    under those options, and it is left out of the run's identity; `default_was`: the default before
+    it changed to `default`, which a run may name to be a record's made then (`identity_named`)."""
     metadata: dict[str, Any] = {OPTION: OptionSpec(help, ge, gt, le, lt, tuple(choices), valid, allowed)}
     if added_later:
         metadata[ADDED_LATER] = True
+        if earlier is not dataclasses.MISSING:
+            metadata[EARLIER] = earlier
+    if read_if is not None:
+        metadata[READ_IF] = read_if
+    if default_was is not dataclasses.MISSING:
+        metadata[DEFAULT_WAS] = default_was
     return dataclasses.field(default=default, metadata=metadata)
 
 

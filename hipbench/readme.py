@@ -78,15 +78,21 @@ def _hardware(record: dict) -> str:
 
 
 def _model(record: dict) -> str:
-    """Name as configured, and the loaded file with its sha256 where the record has `model_source`.
+    """The model by its configured name (an alias) and the sha256 of the file loaded, never by the
+    path it had on the machine that ran it (`model_source` is "<path> sha256:<hex>" for a file).
 
-    Records made before `model_source` existed still name the embedded default's alias, and that
-    alias loads only the one file whose sha256 `hipbench.models` pins (a mismatch is an error), so
-    the pinned file is the loaded one; other models without a source say so."""
+    The embedded default is named with its wheel and file, pinned by that sha256. Records made
+    before `model_source` existed still name the default's alias, and that alias loads only the
+    one file whose sha256 `hipbench.models` pins (a mismatch is an error), so the pinned file is the
+    loaded one; other models without a source say so."""
     name = record["config"]["config"]["model"]
-    source = record["config"].get("model_source")
-    if not source and name == DEFAULT_ALIAS:
-        source = f"{SMOLLM2_FILE} from PyPI {SMOLLM2_WHEEL}, sha256 {SMOLLM2_SHA256} (pinned by the alias, checked on load)"
+    source = record["config"].get("model_source") or ""
+    path, _, sha256 = source.rpartition(" sha256:")
+    if name == DEFAULT_ALIAS and (not source or sha256 == SMOLLM2_SHA256):
+        return (f"{name}: {SMOLLM2_FILE} from PyPI {SMOLLM2_WHEEL}, sha256 {SMOLLM2_SHA256} "
+                "(pinned by the alias, checked on load)")
+    if path and sha256:
+        return f"{name}: {Path(path).name}, sha256 {sha256}"
     return f"{name}: {source or f'file and sha256 {NOT_RECORDED}'}"
 
 

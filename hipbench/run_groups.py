@@ -29,6 +29,7 @@ from typing import Any
 from hipbench import registry
 from hipbench.budget import DEFAULT_TOLERANCE, RULES
 from hipbench.config import DEFAULT_SEEDS, RunConfig
+from hipbench.merging import TIES_TRIMS, trim_option
 from hipbench.models import DEFAULT_MODEL
 from hipbench.suite import DATA_SPLITS, SuiteDataError
 from hipbench.train import TrainConfig
@@ -63,6 +64,7 @@ class RunGroup:
     data: str | None = None
     tasks_from: str | None = None
     merge_rule: str | None = None
+    ties_trim: str | None = None  # None: global for a ties run (hipbench.merging.trim_option)
     merge_instances: int | None = None
     svd: str = "exact"
     trust_remote_code: bool = False
@@ -98,7 +100,8 @@ class RunGroup:
             raise SuiteDataError(f"--data {self.data} does not exist")
         given = {"edit_mode": self.edit_mode, "num_edits": self.num_edits,
                  "data": str(Path(self.data).resolve()) if self.data else None, "tasks_from": self.tasks_from,
-                 "merge_rule": self.merge_rule, "merge_instances": self.merge_instances}
+                 "merge_rule": self.merge_rule, "merge_instances": self.merge_instances,
+                 **trim_option(self.merge_rule, self.ties_trim)}
         protocol_options = {key: value for key, value in given.items() if value is not None}
         train = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr)
         return [RunConfig(method=method, suite=self.suite, model=self.model, seed=seed, budget=self.budget,
@@ -186,6 +189,7 @@ READERS = {
     "lr": _typed(float), "device": _typed(str, DEVICES), "data_dir": _typed(str), "options": _option_values,
     "save_adapters": _typed(bool), "edit_mode": _typed(str, EDIT_MODES), "num_edits": _typed(int),
     "data": _typed(str), "tasks_from": _typed(str), "merge_rule": _typed(str), "merge_instances": _typed(int),
+    "ties_trim": _typed(str, TIES_TRIMS),
     "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool), "data_split": _typed(str, DATA_SPLITS),
     "budget_rule": _typed(str, RULES), "budget_tolerance": _typed(float),
 }

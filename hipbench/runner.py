@@ -23,7 +23,7 @@ from hipbench.budget import budget_used
 from hipbench.config import RunConfig, environment
 from hipbench.costs import peak_memory
 from hipbench.editor import check_protocol
-from hipbench.method import Method, identity_options, options_from_strings
+from hipbench.method import Method, identity_named, identity_options, options_from_strings
 from hipbench.models import LoadedModel, load_model, resolve_model
 from hipbench.protocols import protocol_module
 from hipbench.protocols.continual import plan_budget
@@ -47,9 +47,15 @@ def model_slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def run_hash(cfg: RunConfig, method: Method) -> str:
+    """The run's identity: its config, the method's options resolved (`identity_options`) and the
+    ones it named as the identity keeps them (`identity_named`)."""
+    named = identity_named(type(method.options), cfg.method_options, cfg.method)
+    return cfg.hash(identity_options(method.options), named)
+
+
 def record_dir(out: Path, cfg: RunConfig, method: Method) -> Path:
-    run_hash = cfg.hash(identity_options(method.options))
-    return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{run_hash}"
+    return out / cfg.suite / model_slug(cfg.model) / cfg.method / f"seed-{cfg.seed}-{run_hash(cfg, method)}"
 
 
 def load_suite(name: str, data_dir: str | None, limit: int | None, tasks_from: str | None = None) -> Suite:
@@ -122,7 +128,7 @@ def _run_locked(loaded: LoadedModel, suite: Suite, cfg: RunConfig, method: Metho
     record = RunRecord(directory)
     if record.status() == COMPLETE:
         return RunOutcome(cfg.method, cfg.seed, directory, "skipped")
-    config = {"config": cfg.to_dict(), "config_hash": cfg.hash(identity_options(method.options)), "environment": env,
+    config = {"config": cfg.to_dict(), "config_hash": run_hash(cfg, method), "environment": env,
               "model_source": loaded.source,  # the file and sha256 actually loaded (README.md cites it)
               "method_options_resolved": vars(method.options).copy(), "suite_definition": suite.definition,
               "protocol": protocol, "save_adapters": save_adapters,

@@ -28,15 +28,39 @@ draw per position of each example, from a generator seeded with the run's seed).
 gradients come from one backward pass per chunk of examples (the layer inputs and output
 gradients of each row give its LoRA gradients in closed form), not one pass per example.
 
-The B = 0 degeneracy and the anchor (the paper's answer was not available to us): at LoRA's
-initialisation ∂L/∂A = s B^T g x^T = 0, so the Fisher of A is exactly zero, while the Fisher of B
-is not (∂L/∂B = s g (A x)^T). We take the Laplace approximation where the model *is* the
-pretrained source model, θ* = θ0 at the start of task 1: B is held by its curvature, A only by the
-prior precision δ (honest: the source loss is flat in A there). At every task boundary
-(`end_task`) anchor and curvature are re-estimated at the trained weights (a sequential, online
-Laplace), where B ≠ 0 makes the curvature of A informative; the estimate replaces the previous one
-instead of accumulating, since the preservation data are the same at every boundary.
-`refresh = False` keeps the θ0 approximation for the whole stream.
+The paper's penalty, and the anchor (the paper's answer to the B = 0 degeneracy was not
+available to us): a Laplace approximation of the source posterior *at the pretrained model*. At
+LoRA's initialisation the adapted model is the pretrained one, so θ* = θ0 (A Kaiming, B = 0) is the
+source mode, and the precision is the curvature of the preservation (source-surrogate) loss there:
+
+    L = L_task + (λ / 2) Σ_i (F_i(θ0) + δ) (θ_i - θ0_i)^2          (the paper's form, one target task)
+
+At θ0, ∂L/∂A = s B^T g x^T = 0, so the Fisher of A is exactly zero while B's is not (∂L/∂B =
+s g (A x)^T): B is held by its curvature, A by the prior precision δ alone (honest: the source loss
+is flat in A there). On a single task (the paper's setting) that is the whole method.
+
+Over a stream of tasks (the default, `accumulate = true`): the anchor stays θ0 and the precision
+*accumulates*. At every task boundary (`end_task`) the curvature of the same preservation loss is
+estimated again at the trained weights θ_t and added to the precision, as online Laplace adds each
+new Hessian to the precision of the running posterior (Ritter, Botev & Barber 2018: the precision
+of each task's Laplace approximation is the previous one plus the new curvature; here without
+their moving mean):
+
+    L_{t+1} = L_task + (λ / 2) Σ_i (Σ_{j=0..t} F_i(θ_j) + δ) (θ_i - θ0_i)^2
+
+Why accumulate and not replace or freeze: the pull must stay towards the pretrained weights (the
+knowledge LaLoRA protects is the source model's, and a moving anchor lets the adapter drift from it
+task by task); θ0's estimate alone never holds A, since the source loss is flat in A at B = 0,
+while each boundary's estimate sees A through the B the tasks have trained; and a sum never
+releases a direction an earlier estimate held. The preservation data are the same at every
+boundary, so the sum counts them once per estimate: the precision grows with the number of tasks
+(λ is the strength of one estimate; a sequential edit of N = 100 requests ends with 101 estimates). For "kfac" the sum of Kronecker products is not one; the
+precision is kept as (Σ_j G_j) ⊗ (mean_j Ā_j), exact where the Ā_j agree (the usual
+expectation-factorised K-FAC approximation), so memory stays n^2 + r^2 per factor.
+`accumulate = false` keeps θ0's estimate alone for the whole stream (what `refresh = false` ran
+before the accumulating form existed). `refresh = true` (the default until then, our variant, not the
+paper's) replaces anchor and curvature at each boundary by the estimate at the trained weights,
+so after task 1 nothing pulls towards θ0; `accumulate` is not read then.
 
 Defaults where the paper is silent to us: λ = 1e3, δ = 1e-6, "diag", "empirical", 64 examples,
 alpha = 16 as the LoRA baseline. λ plays the role of the number of source examples the posterior
@@ -69,7 +93,13 @@ class LaLoRAOptions:
     fisher: str = option("empirical", "labels from the data (empirical) or sampled from the model (true)",
                          choices=("empirical", "true"))
     examples: int = option(64, "preservation examples used for the curvature", ge=1)
-    refresh: bool = option(True, "re-estimate anchor and curvature at every task boundary")
+    refresh: bool = option(False, "replace anchor and curvature by their estimate at every task boundary "
+                                  "(our variant; false: the paper's single anchor at the pretrained weights)",
+                           default_was=True)
+    # records made before it existed never accumulated: with refresh=false they kept θ0's curvature
+    accumulate: bool = option(True, "add each task boundary's curvature to the precision, anchor kept at θ0 "
+                                    "(online Laplace); false: θ0's curvature alone", added_later=True,
+                              earlier=False, read_if=lambda options: not options.refresh)
     dropout: float = option(0.0, "dropout probability on the adapter's input", ge=0, lt=1)
 
 
@@ -133,7 +163,8 @@ class LaLoRA(Method):
         if self.options.fisher not in ("empirical", "true"):
             raise ValueError(f"fisher={self.options.fisher}: expected empirical or true")
         self.anchor: dict[str, torch.Tensor] = {}  # "module.lora_A" -> θ*
-        self.curvature: dict[str, tuple[torch.Tensor, ...]] = {}  # -> (F,) or (G, Ā)
+        self.curvature: dict[str, tuple[torch.Tensor, ...]] = {}  # -> (Σ F,) or (Σ G, Σ Ā)
+        self.estimates = 0  # curvature estimates summed in `curvature` (Ā is their mean: divide by it)
         self.sampler: torch.Generator | None = None
 
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
@@ -147,17 +178,29 @@ class LaLoRA(Method):
             self.sampler = torch.Generator().manual_seed(ctx.generator.initial_seed())
 
     def begin_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
-        if not self.anchor:
-            self.estimate(model, ctx)
+        if not self.anchor:  # θ0: the pretrained model, before any task
+            self.anchor = self.current_weights(model)
+            self.curvature, self.estimates = self.estimate(model, ctx), 1
 
     def end_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         if self.options.refresh:
-            self.estimate(model, ctx)
+            self.anchor = self.current_weights(model)
+            self.curvature, self.estimates = self.estimate(model, ctx), 1
+        elif self.options.accumulate:
+            added = self.estimate(model, ctx)
+            self.curvature = {key: tuple(s + a for s, a in zip(self.curvature[key], terms))
+                              for key, terms in added.items()}
+            self.estimates += 1
 
-    def estimate(self, model: nn.Module, ctx: Context) -> None:
-        """Anchor θ* at the current LoRA weights and the curvature of the preservation loss there.
-        Examples go through the model FISHER_CHUNK at a time: a backward per example made this the
-        bulk of a LaLoRA edit (101 estimates in an N = 100 sequential run)."""
+    @staticmethod
+    def current_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+        return {f"{n}.{k}": getattr(layer, k).detach().float().clone()
+                for n, layer in adapted_layers(model, LoRALinear).items() for k in ("lora_A", "lora_B")}
+
+    def estimate(self, model: nn.Module, ctx: Context) -> dict[str, tuple[torch.Tensor, ...]]:
+        """The curvature of the preservation loss at the current LoRA weights: (F,) or (G, Ā) per
+        factor. Examples go through the model FISHER_CHUNK at a time: a backward per example made
+        this the bulk of a LaLoRA edit (101 estimates in an N = 100 sequential run)."""
         layers = adapted_layers(model, LoRALinear)
         keys = [(n, k) for n in layers for k in ("lora_A", "lora_B")]
         params = [getattr(layers[n], k) for n, k in keys]
@@ -199,18 +242,18 @@ class LaLoRA(Method):
         if not pairs:  # no preservation data: the prior alone
             sums = {f"{n}.{k}": [torch.zeros_like(p, dtype=torch.float32)] for (n, k), p in zip(keys, params)}
         n_examples = max(1, len(pairs))
-        self.curvature = {key: (v[0] / n_examples,) if len(v) == 1 else (v[0] / n_examples, v[1] / tokens)
-                          for key, v in sums.items()}
-        self.anchor = {f"{n}.{k}": p.detach().float().clone() for (n, k), p in zip(keys, params)}
+        return {key: (v[0] / n_examples,) if len(v) == 1 else (v[0] / n_examples, v[1] / max(1, tokens))
+                for key, v in sums.items()}
 
     def state_dict(self, model: nn.Module) -> dict:
         return {"anchor": self.anchor, "curvature": {key: list(terms) for key, terms in self.curvature.items()},
-                "sampler": None if self.sampler is None else self.sampler.get_state()}
+                "estimates": self.estimates, "sampler": None if self.sampler is None else self.sampler.get_state()}
 
     def load_state_dict(self, model: nn.Module, state: dict) -> None:
         device = next(iter(adapted_layers(model, LoRALinear).values())).lora_A.device
         self.anchor = {key: value.to(device) for key, value in state["anchor"].items()}
         self.curvature = {key: tuple(t.to(device) for t in terms) for key, terms in state["curvature"].items()}
+        self.estimates = int(state.get("estimates", 1))  # checkpoints from before accumulation held one
         if self.sampler is not None:
             self.sampler.set_state(state["sampler"])
 
@@ -225,7 +268,7 @@ class LaLoRA(Method):
                 if len(curv) == 1:
                     total = total + ((curv[0] + delta) * d ** 2).sum()
                 else:
-                    total = total + (d * (curv[0] @ d @ curv[1])).sum() + delta * (d ** 2).sum()
+                    total = total + (d * (curv[0] @ d @ curv[1])).sum() / self.estimates + delta * (d ** 2).sum()
         return 0.5 * self.options.strength * total
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -100,6 +100,12 @@ class OLoRA(Method):
     description = "O-LoRA (Wang et al., 2023): a new LoRA per task, orthogonal to the frozen earlier ones"
     Options = OLoRAOptions
 
+    @classmethod
+    def alone_equals(cls, options: OLoRAOptions) -> str | None:
+        """LoRA, when no earlier adapter exists and the L2 term is off: the orthogonality sum is then
+        empty and the first adapter is LoRA's (same init from the same generator, same scaling)."""
+        return "LoRA" if options.lambda_2 == 0 else None
+
     def __init__(self, options: OLoRAOptions | None = None) -> None:
         super().__init__(options)
         self.ranks: dict[str, int] = {}  # per adapted module: the rank of each of its task adapters

@@ -163,6 +163,7 @@ RUN_OPTIONS = {
     "--num-edits": ("edit", NOT_POSITIVE_INT),
     "--merge-instances": ("merge", NOT_POSITIVE_INT),
     "--merge-rule": ("merge", TEXT.filter(lambda t: t not in ("sum", "ties"))),
+    "--ties-trim": ("merge", TEXT.filter(lambda t: t not in ("global", "module"))),
     "--tasks-from": ("merge", st.from_regex(r"[a-z]{1,8}", fullmatch=True).filter(
         lambda t: t not in registry.available(registry.SUITES))),
     "--edit-mode": ("edit", TEXT.filter(lambda t: t not in ("single", "batch", "sequential"))),

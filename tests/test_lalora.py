@@ -100,8 +100,8 @@ def test_kfac_is_exact_for_one_example_with_one_scored_position(tiny):
     assert float(method.extra_loss(model).detach()) == pytest.approx(0.5 * 2.0 * expected, rel=1e-4)
 
 
-def test_anchor_moves_to_the_trained_weights_and_delta_is_relative_to_pretrained(tiny, tiny_suite):
-    model, pretrained, method, ctx = setup(tiny, tiny_suite.preservation, random_b=False)
+def test_with_refresh_the_anchor_moves_to_the_trained_weights_and_delta_is_relative_to_pretrained(tiny, tiny_suite):
+    model, pretrained, method, ctx = setup(tiny, tiny_suite.preservation, random_b=False, refresh=True)
     task = tiny_suite.tasks[0]
     method.begin_task(model, task, ctx)
     train_task(model, method, task.train, ctx.tokenizer, TrainConfig(steps=3, batch_size=4, lr=1e-2), CPU,
@@ -185,3 +185,96 @@ def test_curvature_does_not_depend_on_how_examples_are_chunked(tiny, tiny_suite,
         assert terms[0].abs().max() > 0, key
         for other in estimates[1:]:
             assert all(close(o, t) for o, t in zip(other[key], terms)), key
+
+
+def train_one_task(model, method, ctx, task):
+    method.begin_task(model, task, ctx)
+    train_task(model, method, task.train, ctx.tokenizer, TrainConfig(steps=3, batch_size=4, lr=1e-2), CPU,
+               torch.Generator().manual_seed(0))
+    method.end_task(model, task, ctx)
+
+
+@pytest.mark.parametrize("curvature", ["diag", "kfac"])
+def test_by_default_the_anchor_stays_at_the_pretrained_weights_and_the_curvature_accumulates(tiny, tiny_suite,
+                                                                                             curvature):
+    """The paper's single anchor θ0; each boundary adds the curvature at the trained weights."""
+    model, _, method, ctx = setup(tiny, tiny_suite.preservation, random_b=False, curvature=curvature)
+    assert not method.options.refresh and method.options.accumulate
+    method.begin_task(model, tiny_suite.tasks[0], ctx)
+    theta0 = {key: value.clone() for key, value in method.anchor.items()}
+    first = {key: tuple(t.clone() for t in terms) for key, terms in method.curvature.items()}
+    train_one_task(model, method, ctx, tiny_suite.tasks[0])
+    at_trained = method.estimate(model, ctx)
+    assert method.estimates == 2
+    for key, p in params(model).items():
+        assert torch.equal(method.anchor[key], theta0[key]) and not torch.equal(p.detach(), theta0[key])
+        for total, a, b in zip(method.curvature[key], first[key], at_trained[key]):
+            assert torch.allclose(total, a + b)
+    a_keys = [key for key in first if key.endswith("lora_A")]
+    assert all(first[key][0].abs().max() == 0 for key in a_keys)  # B = 0 at θ0: A flat there
+    assert all(method.curvature[key][0].abs().max() > 0 for key in a_keys)  # held once B has trained
+    if curvature == "kfac":  # (Σ G) ⊗ (mean Ā): the penalty divides the summed Ā by the count
+        displace(model, method, 0.01)
+        expected = 0.0
+        for n, layer in adapted_layers(model, LoRALinear).items():
+            for k in ("lora_A", "lora_B"):
+                g, a = method.curvature[f"{n}.{k}"]
+                d = getattr(layer, k).detach() - theta0[f"{n}.{k}"]
+                expected += float((d * (g @ d @ (a / 2))).sum() + method.options.prior_precision * (d ** 2).sum())
+        assert float(method.extra_loss(model).detach()) == pytest.approx(0.5 * method.options.strength * expected,
+                                                                        rel=1e-4)
+
+
+def test_without_accumulation_the_pretrained_curvature_is_kept_for_the_whole_stream(tiny, tiny_suite):
+    model, _, method, ctx = setup(tiny, tiny_suite.preservation, random_b=False, accumulate=False)
+    method.begin_task(model, tiny_suite.tasks[0], ctx)
+    kept = {key: (value.clone(), method.curvature[key][0].clone()) for key, value in method.anchor.items()}
+    train_one_task(model, method, ctx, tiny_suite.tasks[0])
+    assert method.estimates == 1
+    for key, (anchor, curvature) in kept.items():
+        assert torch.equal(method.anchor[key], anchor) and torch.equal(method.curvature[key][0], curvature)
+
+
+def old_record(resolved: dict) -> dict:
+    """The config.json fields a record made before the paper form was the default holds: the run
+    named no option, and its resolved options lack `accumulate` (the published LaLoRA records)."""
+    return {"config": {"method": "lalora", "method_options": {}}, "method_options_resolved": resolved}
+
+
+OLD_DEFAULT = {"alpha": 16.0, "curvature": "diag", "dropout": 0.0, "examples": 64, "fisher": "empirical",
+               "prior_precision": 1e-06, "refresh": True, "strength": 1000.0}
+
+
+def test_an_old_default_record_resolves_to_refresh_and_a_new_default_run_to_the_paper_form():
+    from dataclasses import replace
+
+    from hipbench.config import RunConfig
+    from hipbench.leaderboard import method_label
+    from hipbench.runner import run_hash
+
+    old_cfg = RunConfig(method="lalora", suite="continual", model="tiny-llama", seed=1)
+    old = old_record(OLD_DEFAULT)
+    assert LaLoRAOptions(**old["method_options_resolved"]).refresh  # what it ran, whatever today's default
+    old_hash = old_cfg.hash(OLD_DEFAULT)  # how the record was hashed: its resolved options, nothing named
+    # `--option refresh=true` finds the record: the same identity (accumulate is not read under
+    # refresh, and refresh named at its former default is the record's unnamed run) ...
+    refresh_cfg = replace(old_cfg, method_options={"refresh": "true"})
+    assert run_hash(refresh_cfg, LaLoRA(LaLoRAOptions(refresh=True))) == old_hash
+    # ... and shares its row, though the record names no option
+    assert method_label(old["config"], old["method_options_resolved"]) == "lalora [refresh=true]"
+    assert method_label(refresh_cfg.to_dict(), vars(LaLoRAOptions(refresh=True))) == "lalora [refresh=true]"
+    # a new default run is the paper form, with an identity and a row no earlier record has
+    paper = LaLoRA()
+    assert not paper.options.refresh and paper.options.accumulate
+    assert run_hash(old_cfg, paper) != old_hash
+    assert method_label(old_cfg.to_dict(), vars(paper.options)) == "lalora"
+    # a record that ran refresh=false before accumulation existed kept θ0's curvature: accumulate=false
+    # finds it, and the new default does not
+    fixed_cfg = replace(old_cfg, method_options={"refresh": "false"})
+    fixed_hash = fixed_cfg.hash({**OLD_DEFAULT, "refresh": False})
+    fixed_now = replace(old_cfg, method_options={"refresh": "false", "accumulate": "false"})
+    assert run_hash(fixed_now, LaLoRA(LaLoRAOptions(accumulate=False))) == fixed_hash
+    assert run_hash(fixed_cfg, LaLoRA()) != fixed_hash
+    assert method_label(fixed_cfg.to_dict(), {**OLD_DEFAULT, "refresh": False}) \
+        == method_label(fixed_now.to_dict(), vars(LaLoRAOptions(accumulate=False))) \
+        == "lalora [accumulate=false,refresh=false]"

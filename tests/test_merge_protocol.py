@@ -15,7 +15,7 @@ from hipbench.config import RunConfig
 from hipbench.leaderboard import write_leaderboards
 from hipbench.methods.lora import LoRA
 from hipbench.models import LoadedModel, tiny_llama
-from hipbench.protocols import merge
+from hipbench.protocols import merge, merge_adapters
 from hipbench.protocols.continual import plan_budget
 from hipbench.suite import Example, TaskData
 from hipbench.train import TrainConfig
@@ -35,8 +35,10 @@ def three_task_suite():
 
 
 def config(method: str, rule: str, steps: int = 1) -> RunConfig:
+    """`ties-global`: TIES with the global trim; `ties` names no trim, as the published records."""
+    trim = {"ties_trim": "global"} if rule == "ties-global" else {}
     return RunConfig(method=method, suite="merge", model="tiny-llama", seed=5, train=TrainConfig(steps=steps),
-                     protocol_options={"merge_rule": rule, "merge_instances": 2})
+                     protocol_options={"merge_rule": rule.removesuffix("-global"), "merge_instances": 2, **trim})
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +48,11 @@ def runs(tmp_path_factory):
     loaded = LoadedModel(model, tokenizer, "tiny-llama", "random (seed 0)")
     suite, out = three_task_suite(), tmp_path_factory.mktemp("merge") / "runs"
     outcomes = {}
-    for method, rule in (("lora", "sum"), ("lora", "ties"), ("pissa", "sum")):
+    for method, rule in (("lora", "sum"), ("lora", "ties"), ("lora", "ties-global"), ("pissa", "sum"),
+                         ("olora", "sum")):
         with pytest.MonkeyPatch.context() as patch:
-            if (method, rule) == ("lora", "ties"):
-                patch.setattr(merge, "train_adapter", _no_training)
+            if (method, rule) in (("lora", "ties"), ("lora", "ties-global")):
+                patch.setattr(merge_adapters, "train_adapter", _no_training)
             outcomes[method, rule] = runner.run_one(loaded, suite, config(method, rule), out, {}, False,
                                                     {"hardware": "cpu", "git_commit": "test"}, protocol="merge")
     return loaded, suite, out, outcomes
@@ -91,9 +94,13 @@ def test_a_second_run_with_the_other_rule_trains_nothing_and_reuses_the_same_ada
     assert second["single_accuracy"] == first["single_accuracy"]
     assert second["sizes"]["2"]["instances"] == first["sizes"]["2"]["instances"]  # same seed, same instances
     assert second["merge"]["rule"] == "ties" and second["merge"]["density"] == 0.2
+    assert second["merge"]["trim"].startswith("per module") and "ties_trim" not in second["merge"]
+    third = outcomes["lora", "ties-global"].metrics
+    assert third["merge"]["ties_trim"] == "global" and third["merge"]["trim"].startswith("global")
+    assert third["sizes"]["2"]["used"] == second["sizes"]["2"]["used"]
     stored = sorted(p.name for p in (out / "merge" / "tiny-llama" / merge.ADAPTER_DIR).iterdir())
-    pissa = outcomes["pissa", "sum"].metrics["adapters"]
-    assert stored == sorted({a["key"] for a in first["adapters"]} | {a["key"] for a in pissa})
+    pissa, olora = outcomes["pissa", "sum"].metrics["adapters"], outcomes["olora", "sum"].metrics["adapters"]
+    assert stored == sorted({a["key"] for a in first["adapters"]} | {a["key"] for a in pissa + olora})
 
 
 def test_every_method_meets_the_same_instances(runs):
@@ -129,12 +136,24 @@ def test_leaderboard_writes_one_table_and_plot_per_rule_with_differences_to_lora
         assert title in table
     pissa_rows = [line for line in table.splitlines() if line.startswith("| 2 | pissa |")]
     assert len(pissa_rows) == 1 and "—" not in pissa_rows[0]  # a difference to lora is shown
+    # O-LoRA without an earlier adapter is LoRA: its row says so, and it is in no comparison
+    from hipbench.leaderboard import columns
+
+    data = json.loads((tmp_path / "merge__tiny-llama__merge_instances-2_merge_rule-sum.json").read_text())
+    olora = [line for line in table.splitlines() if line.startswith("| olora ")]
+    shown = columns("merge", data["rows"])  # the metric and cost columns of this table
+    assert len(olora) == 1 and olora[0].count("= LoRA (no earlier adapter)") == len(shown) > 10
+    assert "olora" not in table.split(olora[0])[1]  # not in the paired differences or pooled MergeFail
+    row = next(r for r in data["rows"] if r["method"] == "olora")
+    assert row["equals"] == "LoRA" and row["single_accuracy_mean"]["n"] == 0
     assert (tmp_path / "merge__tiny-llama__merge_instances-2_merge_rule-sum.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("options,message", [
     ({"merge_rule": "mean"}, "--merge-rule mean: expected one of sum, ties"),
     ({"merge_instances": 0}, "--merge-instances must be an integer of at least 1"),
+    ({"merge_rule": "ties", "ties_trim": "rows"}, "--ties-trim rows: expected one of global, module"),
+    ({"merge_rule": "sum", "ties_trim": "global"}, "--ties-trim global: applies to --merge-rule ties only"),
 ])
 def test_bad_merge_options_fail_naming_the_option(options, message):
     cfg = dataclasses.replace(config("lora", "sum"), protocol_options=options)
@@ -174,4 +193,36 @@ def test_cli_runs_the_merge_suite_then_the_other_rule_reuses_its_adapters(tmp_pa
     board = CliRunner().invoke(main, ["leaderboard", str(out), "--out", str(boards), "--plots"], catch_exceptions=False)
     assert board.exit_code == 0, board.output
     assert {"merge__tiny-llama__merge_instances-2.png",
-            "merge__tiny-llama__merge_instances-2_merge_rule-ties.png"} <= {p.name for p in boards.iterdir()}
+            "merge__tiny-llama__merge_instances-2_merge_rule-ties_ties_trim-global.png"} <= {
+                p.name for p in boards.iterdir()}
+
+
+def test_a_ties_run_trims_globally_unless_it_names_the_per_module_trim_of_the_published_records():
+    """The published ties records' options name no trim: `--ties-trim module` gives exactly their
+    options (and hash), a plain ties run the global trim under an identity of its own."""
+    from hipbench.run_groups import RunGroup
+
+    published = config("lora", "ties")
+    assert published.protocol_options == {"merge_rule": "ties", "merge_instances": 2}
+    assert merge.merge_settings(published, 4)[:2] == ("ties", "module")
+    group = dict(methods=("lora",), suite="merge", model="tiny-llama", seeds=(5,), steps=2, merge_rule="ties",
+                 merge_instances=2, budget_rule="uniform", data_split="all-train")
+    module = RunGroup(**group, ties_trim="module").configs("cpu")[0]
+    default = RunGroup(**group).configs("cpu")[0]
+    assert module.protocol_options == {"merge_rule": "ties", "merge_instances": 2}
+    assert module.hash() == dataclasses.replace(module, protocol_options=published.protocol_options).hash()
+    assert default.protocol_options == {"merge_rule": "ties", "merge_instances": 2, "ties_trim": "global"}
+    assert merge.merge_settings(default, 4)[:2] == ("ties", "global") and default.hash() != module.hash()
+    with pytest.raises(ValueError, match="--ties-trim module: applies to --merge-rule ties only"):
+        RunGroup(**{**group, "merge_rule": "sum"}, ties_trim="module").configs("cpu")
+
+
+def test_olora_merge_adapters_are_lora_exactly(runs):
+    """What the table's "= LoRA (no earlier adapter)" rests on: with no earlier adapter O-LoRA trains
+    LoRA's adapter, so every merged and single-task number is LoRA's."""
+    _, _, _, outcomes = runs
+    lora, olora = outcomes["lora", "sum"].metrics, outcomes["olora", "sum"].metrics
+    assert olora["frozen_params"] == 0
+    assert olora["single_accuracy"] == lora["single_accuracy"]
+    assert olora["sizes"] == lora["sizes"]
+    assert [a["spectral"] for a in olora["adapters"]] == [a["spectral"] for a in lora["adapters"]]

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from hipbench.merging import TIES_DENSITY, merge_deltas
+from hipbench.merging import TIES_DENSITY, global_threshold, merge_deltas
 from hipbench.method import DEFAULT_TARGETS, find_targets
 from hipbench.methods.lora import LoRA
 from hipbench.protocols.merge import InPlaceMerge
@@ -14,6 +14,38 @@ from hipbench.protocols.merge import InPlaceMerge
 from conftest import attach_method
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# Two tasks over two modules, density 0.5. Task 1: m1 [4, -3, 2, 1], m2 [0.5, -0.4, 0.3, 0.2];
+# task 2: m1 [2, 1, -3, 4], m2 [-0.5, 0.1, 0.4, 0.3].
+# Global trim (4 of each task's 8 entries): both tasks keep all of m1 and none of m2.
+#   m1: sums [6, -2, -1, 5] elect [+, -, -, +]; agreeing means [(4+2)/2, -3, -3, (1+4)/2] = [3, -3, -3, 2.5]
+#   m2: nothing kept -> [0, 0, 0, 0]
+# Per-module trim (2 of each module's 4): t1 m1 [4, -3, 0, 0], t2 m1 [0, 0, -3, 4] -> [4, -3, -3, 4];
+#   t1 m2 [0.5, -0.4, 0, 0], t2 m2 [-0.5, 0, 0.4, 0]: sums [0, -0.4, 0.4, 0] elect [+ (0 elects +), -, +, +]
+#   -> [0.5, -0.4, 0.4, 0]
+TASK1 = {"m1": torch.tensor([[4.0, -3.0, 2.0, 1.0]]), "m2": torch.tensor([[0.5, -0.4, 0.3, 0.2]])}
+TASK2 = {"m1": torch.tensor([[2.0, 1.0, -3.0, 4.0]]), "m2": torch.tensor([[-0.5, 0.1, 0.4, 0.3]])}
+
+
+def test_global_and_per_module_ties_trims_merge_hand_made_task_vectors_differently():
+    thresholds = [global_threshold(task.values(), density=0.5) for task in (TASK1, TASK2)]
+    assert thresholds == [1.0, 1.0]  # the 4th largest |τ| of each task
+    merged_global = {m: merge_deltas([TASK1[m], TASK2[m]], "ties", density=0.5, thresholds=thresholds)
+                     for m in ("m1", "m2")}
+    merged_module = {m: merge_deltas([TASK1[m], TASK2[m]], "ties", density=0.5) for m in ("m1", "m2")}
+    assert torch.allclose(merged_global["m1"], torch.tensor([[3.0, -3.0, -3.0, 2.5]]))
+    assert torch.equal(merged_global["m2"], torch.zeros(1, 4))
+    assert torch.allclose(merged_module["m1"], torch.tensor([[4.0, -3.0, -3.0, 4.0]]))
+    assert torch.allclose(merged_module["m2"], torch.tensor([[0.5, -0.4, 0.4, 0.0]]))
+
+
+def test_the_global_threshold_counts_modules_a_task_leaves_alone_as_zeros():
+    task = [torch.tensor([3.0, -1.0, 2.0, 0.5])]
+    assert global_threshold(task, density=0.5) == 2.0  # 2 of 4 kept: |3| and |2|
+    assert global_threshold(task, density=0.5, zeros=4) == 0.5  # 4 of 8: every nonzero entry
+    assert global_threshold(task, density=0.5, zeros=8) == 0.0  # 6 of 12: into the zeros
+    assert global_threshold(task, density=0.1) == float("inf")  # int(0.4) = 0 kept
 
 
 # Three 1x5 task updates; with density 0.4 TIES keeps the 2 largest magnitudes of each:

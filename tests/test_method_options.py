@@ -79,7 +79,7 @@ def test_option_rows_state_default_range_and_meaning():
     rows = {row[0]: row for row in option_rows(registry.method_class("lalora").Options)}
     assert rows["curvature"] == ("curvature", "'diag'", "one of diag, kfac", "diagonal Fisher or block K-FAC per LoRA factor")
     assert rows["examples"][1:3] == ("64", "an integer >= 1")
-    assert rows["refresh"][1:3] == ("true", "true or false")
+    assert rows["refresh"][1:3] == ("false", "true or false")
 
 
 def test_readme_option_table_is_the_generated_one():

@@ -99,3 +99,28 @@ def test_earlier_adapters_do_not_change_and_delta_is_relative_to_pretrained(tiny
         assert method.delta_factors(model)[name][1].shape[0] == 6  # rank grows by r per task
         effective = layer(torch.eye(layer.base.in_features)).T
         assert torch.allclose(effective - pretrained.get_submodule(name).weight, deltas[name], atol=1e-5)
+
+
+def test_olora_is_lora_only_where_no_earlier_adapter_exists_and_its_l2_term_is_off():
+    """What `hipbench.leaderboard.alone_equals` reads: the method's own rule and each protocol's."""
+    from hipbench.leaderboard import alone_equals
+    from hipbench.methods.olora import OLoRA, OLoRAOptions
+    from hipbench.protocols import continual, edit, merge
+
+    assert OLoRA.alone_equals(OLoRAOptions()) == "LoRA"
+    assert OLoRA.alone_equals(OLoRAOptions(lambda_2=0.1)) is None  # its L2 term acts on a first adapter too
+    assert merge.trained_alone({})
+    assert edit.trained_alone({"edit_mode": "single", "num_edits": 10})
+    assert edit.trained_alone({"edit_mode": "batch", "num_edits": 10})
+    assert edit.trained_alone({"edit_mode": "sequential", "num_edits": 1})
+    assert not edit.trained_alone({"edit_mode": "sequential", "num_edits": 10})
+    assert continual.trained_alone({"tasks": ["a"]}) and not continual.trained_alone({"tasks": ["a", "b"]})
+
+    def record(method, protocol, metrics, resolved):
+        return {"config": {"config": {"method": method}, "protocol": protocol, "method_options_resolved": resolved},
+                "metrics": metrics}
+
+    plain = vars(OLoRAOptions())
+    assert alone_equals(record("olora", "merge", {}, plain)) == "LoRA"
+    assert alone_equals(record("olora", "continual", {"tasks": ["a", "b"]}, plain)) is None
+    assert alone_equals(record("lora", "merge", {}, {"alpha": 16.0, "dropout": 0.0})) is None

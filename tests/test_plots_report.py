@@ -370,3 +370,18 @@ def test_report_in_headless_chromium_sorts_on_header_clicks_filters_by_method_an
         assert problems == []
     finally:
         tools.close()
+
+
+def test_readme_names_a_model_by_its_alias_and_sha256_never_by_the_path_it_had_on_the_machine():
+    from hipbench.models import SMOLLM2_SHA256
+    from hipbench.readme import _model
+
+    def record(model: str, source: str | None) -> dict:
+        config = {"config": {"model": model}}
+        return {"config": {**config, "model_source": source} if source is not None else config}
+
+    pinned = _model(record("smollm2-135m", f"/root/hb/SmolLM2-135M-Instruct.Q4_1.gguf sha256:{SMOLLM2_SHA256}"))
+    assert "/root" not in pinned and pinned == _model(record("smollm2-135m", None))
+    assert pinned.startswith("smollm2-135m: SmolLM2-135M-Instruct.Q4_1.gguf") and f"sha256 {SMOLLM2_SHA256}" in pinned
+    other = _model(record("/data/m.gguf", "/data/m.gguf sha256:" + "ab" * 32))
+    assert other == "/data/m.gguf: m.gguf, sha256 " + "ab" * 32

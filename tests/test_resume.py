@@ -27,7 +27,7 @@ from conftest import make_suite
 from hipbench import runner
 from hipbench.config import RunConfig
 from hipbench.costs import PROCESS_FIELDS
-from hipbench.protocols import continual, edit, merge
+from hipbench.protocols import continual, edit, merge, merge_adapters
 from hipbench.records import COMPLETE, RunRecord, read_measurements, write_torch_atomic
 from hipbench.suite import EditRequest, Example, Suite, TaskData
 from hipbench.train import TrainConfig
@@ -430,7 +430,7 @@ def test_a_merge_run_killed_while_training_adapters_starts_over_and_counts_them_
                                                                                      monkeypatch):
     suite, env, cfg = three_task_suite(), {"hardware": "cpu"}, merge_config("lora")
     straight = runner.run_one(tiny_loaded, suite, cfg, tmp_path / "straight", {}, False, env, "merge")
-    train = merge.train_adapter
+    train = merge_adapters.train_adapter
     calls = []
 
     def killed_at_the_third(*args, **kwargs):
@@ -440,7 +440,7 @@ def test_a_merge_run_killed_while_training_adapters_starts_over_and_counts_them_
         return train(*args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(merge, "train_adapter", killed_at_the_third)
+        patch.setattr(merge_adapters, "train_adapter", killed_at_the_third)
         with pytest.raises(Killed):
             runner.run_one(tiny_loaded, suite, cfg, tmp_path / "resumed", {}, False, env, "merge")
     assert not list((tmp_path / "resumed").rglob("checkpoint.pt"))

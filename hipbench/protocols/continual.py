@@ -73,6 +73,11 @@ OPTIONAL_COLUMNS = ROTATION_OPTIONAL  # columns added after records were publish
 PAIRED_COLUMNS = ("aa", "bwt", "fwt", "forgetting", "fact_retention", "nll_delta")
 
 
+def trained_alone(metrics: dict) -> bool:
+    """A stream of one task: its adapter never had an earlier one."""
+    return len(metrics.get("tasks", [])) == 1
+
+
 def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[str, float]]]:
     """Per-example outcomes behind the table's metrics, where the records keep them: only fact
     retention (one 0/1 per probe fact the base model knew); task accuracies are recorded as

@@ -113,6 +113,12 @@ class EditPlan:
     data: str | None
 
 
+def trained_alone(metrics: dict) -> bool:
+    """Whether no edit was learned with an earlier one in place: `single` (a fresh model per edit),
+    `batch` (all edits as one task) and a sequence of one edit."""
+    return metrics.get("edit_mode") in ("single", "batch") or metrics.get("num_edits") == 1
+
+
 def resolve_options(cfg: RunConfig) -> EditPlan:
     """Mode, N and the per-edit step cap from the run config; a bad value fails naming the option."""
     options = cfg.protocol_options
