@@ -153,6 +153,9 @@ def with_tuned(group: RunGroup, tuned: str | None) -> list[RunGroup]:
         return [group]
     from hipbench.tuning import apply_tuned, read_tuned
 
+    if group.tuning:
+        raise click.BadParameter("the sweep file's groups name their tuned settings (tuned:) already",
+                                 param_hint="--tuned")
     if click.get_current_context().get_parameter_source("lr") == click.core.ParameterSource.COMMANDLINE:
         raise click.BadParameter("--lr and --tuned: the tuned file sets the learning rate", param_hint="--lr")
     return apply_tuned(group, read_tuned(Path(tuned)), Path(tuned))

@@ -18,6 +18,10 @@ A group's fields are the long options of `hipbench run` with `_` or `-` between 
 `suite`, `seeds`, `batch_size`, `data_dir`, `options`, `edit_mode`, ...); paths are read as on the
 command line, relative to the directory the sweep is started from. A bad entry fails with one line
 naming the file, the entry and the field.
+
+`tuned: PATH` (a group field, or a default) runs the group's methods with the settings a
+`hipbench tune` chose (`hipbench.tuning.apply_tuned`, as `--tuned` does), so a leaderboard of tuned
+runs is one file too; each suite's groups name their own suite's tuned.json.
 """
 from __future__ import annotations
 
@@ -219,6 +223,26 @@ def group_from_mapping(entry: Any, where: str) -> RunGroup:
     return RunGroup(**values)
 
 
+def groups_from_mapping(entry: Any, where: str) -> list[RunGroup]:
+    """A sweep-file entry as its groups: one, or with `tuned:` one per method with its tuned settings."""
+    tuned = entry.pop("tuned", None) if isinstance(entry, dict) else None
+    group = group_from_mapping(entry, where)
+    if tuned is None:
+        return [group]
+    from hipbench.tuning import TuningError, apply_tuned, read_tuned
+
+    if "lr" in entry:
+        raise SweepFileError(f"{where}: fields 'lr' and 'tuned': the tuned file sets the learning rate")
+    if not isinstance(tuned, str):
+        raise SweepFileError(f"{where}: field 'tuned': expected a path to tuned.json, got {tuned!r}")
+    if not Path(tuned).is_file():
+        raise SweepFileError(f"{where}: field 'tuned': {tuned} does not exist")
+    try:
+        return apply_tuned(group, read_tuned(Path(tuned)), Path(tuned))
+    except TuningError as error:
+        raise SweepFileError(f"{where}: field 'tuned': {error}") from None
+
+
 def read_sweep_file(path: Path) -> list[RunGroup]:
     """The groups of a sweep file, with `defaults` applied; every entry is checked for fields and
     types here, and for names, options and data by `hipbench sweep` before any run starts."""
@@ -241,5 +265,6 @@ def read_sweep_file(path: Path) -> list[RunGroup]:
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise SweepFileError(f"{path}: defaults: expected a mapping of run options")
-    return [group_from_mapping({**defaults, **entry} if isinstance(entry, dict) else entry, f"{path}: runs[{index}]")
-            for index, entry in enumerate(data["runs"])]
+    return [group for index, entry in enumerate(data["runs"])
+            for group in groups_from_mapping({**defaults, **entry} if isinstance(entry, dict) else entry,
+                                             f"{path}: runs[{index}]")]

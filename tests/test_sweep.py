@@ -22,7 +22,7 @@ from filelock import FileLock
 from hipbench.costs import PROCESS_FIELDS
 from hipbench.jobs import Job, log_tail
 from hipbench.records import read_measurements
-from hipbench.run_groups import read_sweep_file
+from hipbench.run_groups import SweepFileError, read_sweep_file
 from hipbench.runner import run_lock
 from hipbench.ray_executor import gpu_shares
 from hipbench.sweeping import FALLBACK_GPU_SHARE, Shares, default_gpus_per_run
@@ -189,6 +189,10 @@ def printed(process: subprocess.Popen) -> str:
     ({"runs": []}, "expected a mapping with 'runs:'"),
     ({"runs": [{"suite": "continual", "methods": "lora"}], "default": {}}, "unknown top-level field 'default'"),
     ("runs: [suite: continual\n", "not valid YAML at line 2"),
+    ({"runs": [{"suite": "continual", "methods": "lora", "tuned": "nope.json"}]},
+     "runs[0]: field 'tuned': nope.json does not exist"),
+    ({"runs": [{"suite": "continual", "methods": "lora", "lr": 0.1, "tuned": "nope.json"}]},
+     "runs[0]: fields 'lr' and 'tuned': the tuned file sets the learning rate"),
 ])
 def test_bad_sweep_files_fail_in_one_line_naming_entry_and_field(tmp_path, content, message):
     sweep_file = write_sweep(tmp_path / "bad.yaml", content)
@@ -196,6 +200,25 @@ def test_bad_sweep_files_fail_in_one_line_naming_entry_and_field(tmp_path, conte
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [f"Error: {sweep_file.name}: {message}" + lines[0].split(message, 1)[1]], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_file_group_runs_with_the_settings_its_tuned_file_chose(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # paths in sweep files are read from where the sweep starts
+    Path("tuned.json").write_text(json.dumps({
+        "hiplora": {"suite": "continual", "options": {"budget": "0.2"}, "run": {"lr": 0.003}, "objective": 0.5},
+        "lora": {"suite": "edit", "options": {}, "run": {"lr": 0.001}, "objective": 0.4}}))
+    groups = read_sweep_file(write_sweep(Path("tuned.yaml"), {"defaults": {"suite": "continual", **TINY}, "runs": [
+        {"methods": ["olora", "hiplora"], "seeds": [1], "tuned": "tuned.json"}]}))
+    configs = {cfg.method: cfg for group in groups for cfg in group.configs("cpu")}
+    assert configs["hiplora"].method_options == {"budget": "0.2"} and configs["hiplora"].train.lr == 0.003
+    assert configs["hiplora"].tuning["file"] == "tuned.json" and configs["hiplora"].tuning["keys"] == ["budget", "lr"]
+    assert configs["olora"].tuning == {} and configs["olora"].train.lr == 5e-4  # not in the file: untouched
+    wrong_suite = write_sweep(Path("edit.yaml"), {"runs": [{"suite": "continual", "methods": "lora", "tuned": "tuned.json"}]})
+    with pytest.raises(SweepFileError, match=r"runs\[0\]: field 'tuned': --tuned tuned.json: lora was tuned on suite edit"):
+        read_sweep_file(wrong_suite)
+    twice = hipbench("sweep", "--from-file", "tuned.yaml", "--tuned", "tuned.json", "--out", "out", cwd=tmp_path)
+    assert twice.returncode == 2 and "name their tuned settings (tuned:) already" in twice.stderr
     assert not (tmp_path / "out").exists()
 
 
