@@ -105,6 +105,13 @@ class Method:
     def end_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         pass
 
+    def task_statistics(self, model: nn.Module) -> dict:
+        """What the method measured of itself in the task just trained (HiP-LoRA: how much of its
+        budget it used and how often its projection acted), asked after training, before
+        `end_task`; the continual protocol keeps it in the task's train-log entry. Plain JSON
+        values only. Default: nothing, and the record has no such entry."""
+        return {}
+
     # --- resuming at a task boundary ----------------------------------------------------
     # The protocol checkpoints every tensor of the model that is not an unchanged pretrained
     # weight (adapters, buffers, PiSSA's residual W) by itself; these two hooks carry what lives
@@ -156,16 +163,35 @@ def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: tor
 
 
 ADDED_LATER = "added_later"  # dataclasses.field metadata key: see defaulted_later
+BEFORE = "before"  # dataclasses.field metadata key: what records made before an added-later field ran
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def value_before(f: dataclasses.Field) -> Any:
+    """What a run made before field `f` existed ran: its `BEFORE` value where the field's default
+    has since changed (HiP-LoRA's `complement`, "forward" before and "step" now), else its default."""
+    return f.metadata[BEFORE] if BEFORE in f.metadata else _default(f)
 
 
 def defaulted_later(config: Any) -> set[str]:
     """The fields of a config dataclass (a RunConfig, a method's Options) that are marked
-    `field(metadata={ADDED_LATER: True})` and hold their default: left out of a run's identity, so
-    that the records made before the field existed (which ran exactly that default) keep their hash."""
-    def default(f: dataclasses.Field) -> Any:
-        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    `field(metadata={ADDED_LATER: True})` and hold the value records made before the field existed
+    ran (`value_before`): left out of a run's identity, so those records keep their hash. A field
+    whose default changed later is in the identity at its new default, so a new run is not taken
+    for an old record."""
     return {f.name for f in dataclasses.fields(config)
-            if f.metadata.get(ADDED_LATER) and getattr(config, f.name) == default(f)}
+            if f.metadata.get(ADDED_LATER) and getattr(config, f.name) == value_before(f)}
+
+
+def options_as_recorded(options_cls: type, resolved: dict) -> Any:
+    """The Options a record ran, from its `method_options_resolved`: a field the record does not
+    name did not exist when it was made, so it ran that field's `value_before`, not today's default."""
+    missing = {f.name: value_before(f) for f in dataclasses.fields(options_cls)
+               if f.metadata.get(ADDED_LATER) and f.name not in resolved}
+    return options_cls(**{**missing, **resolved})
 
 
 def identity_options(options: Any) -> dict:
@@ -192,9 +218,9 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     valid: Callable[[Any], bool] | None = None  # for structured strings ("4-8", "10x5")
     allowed: str = ""  # what `valid` accepts, in words
+    infinite: bool = False  # +inf is accepted too (HiP-LoRA's budget=inf: no bound)
 
-    def describe(self, kind: type) -> str:
-        """The accepted values in words: "integer >= 1", "number in (0, 1]", "one of diag, kfac"."""
+    def _describe(self, kind: type) -> str:
         if self.choices:
             return f"one of {', '.join(self.choices)}"
         if kind is bool:
@@ -212,11 +238,15 @@ class OptionSpec:
             return f"{noun} {'<=' if high[1] == ']' else '<'} {high[0]:g}"
         return "a finite number" if kind is float else noun
 
+    def describe(self, kind: type) -> str:
+        """The accepted values in words: "integer >= 1", "number in (0, 1]", "one of diag, kfac"."""
+        return self._describe(kind) + (", or inf" if self.infinite else "")
+
     def accepts(self, value: Any) -> bool:
         if self.choices and value not in self.choices:
             return False
         if isinstance(value, float) and not math.isfinite(value):
-            return False
+            return self.infinite and value == math.inf
         bounds_ok = ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
                      and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
         return bounds_ok and (self.valid is None or bool(self.valid(value)))
@@ -224,14 +254,22 @@ class OptionSpec:
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
            lt: float | None = None, choices: tuple[str, ...] = (), valid: Callable[[Any], bool] | None = None,
-           allowed: str = "", added_later: bool = False) -> Any:
+           allowed: str = "", infinite: bool = False, added_later: bool = False,
+           before: Any = dataclasses.MISSING) -> Any:
     """A method option's field: its default, one-line meaning and accepted values (bounds `ge`/`gt`/
     `le`/`lt`, `choices`, or a `valid` predicate described by `allowed`), declared once where the
     default is, for adapter methods and knowledge editors alike. Only the value enters a run's
-    identity (`identity_options`), so declaring or changing a range never changes a config hash."""
-    metadata: dict[str, Any] = {OPTION: OptionSpec(help, ge, gt, le, lt, tuple(choices), valid, allowed)}
+    identity (`identity_options`), so declaring or changing a range never changes a config hash.
+    `infinite` accepts +inf besides the range. `added_later`: records made before the option existed
+    keep their hash while it holds the value they ran, its default or, where the default changed
+    since, `before` (`defaulted_later`)."""
+    metadata: dict[str, Any] = {OPTION: OptionSpec(help, ge, gt, le, lt, tuple(choices), valid, allowed, infinite)}
+    if before is not dataclasses.MISSING and not added_later:
+        raise ValueError("option(before=...) is the value of records made before an added_later option existed")
     if added_later:
         metadata[ADDED_LATER] = True
+    if before is not dataclasses.MISSING:
+        metadata[BEFORE] = before
     return dataclasses.field(default=default, metadata=metadata)
 
 
