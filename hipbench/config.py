@@ -93,6 +93,12 @@ class RunConfig:
         filled in, so that a changed default is a different run, not a skipped one."""
         skipped = defaulted_later(self) | {f.name for f in dataclasses.fields(self) if f.metadata.get(NOT_IDENTITY)}
         identity = {key: value for key, value in self.to_dict().items() if key not in skipped}
+        if resolved_options is not None:
+            # an option given as typed but left out of the resolved identity is an added-later one at
+            # the value records made before it ran (`hipbench.method.defaulted_later`): naming it
+            # (`--option complement=forward`) is the same run as those records, which never named it
+            identity["method_options"] = {key: value for key, value in identity["method_options"].items()
+                                          if key in resolved_options}
         identity["resolved_options"] = resolved_options or {}
         canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]

@@ -107,6 +107,17 @@ def test_list_methods_options_prints_every_option_with_its_range():
     assert "default 32; an integer >= 1." in line
 
 
+def test_infinity_is_accepted_only_where_declared():
+    hiplora = registry.method_class("hiplora").Options
+    assert options_from_strings(hiplora, {"budget": "inf"}, "hiplora").budget == float("inf")
+    assert option_rows(hiplora)[[r[0] for r in option_rows(hiplora)].index("budget")][2] == "a number > 0, or inf"
+    for raw in ("-inf", "nan"):
+        with pytest.raises(ValueError, match=rf"^hiplora: --option budget={raw}: expected a number > 0, or inf$"):
+            options_from_strings(hiplora, {"budget": raw}, "hiplora")
+    with pytest.raises(ValueError, match=r"^lora: --option alpha=inf: expected a number > 0$"):
+        options_from_strings(registry.method_class("lora").Options, {"alpha": "inf"}, "lora")
+
+
 @dataclasses.dataclass
 class Later:
     size: int = option(4, "an option records always had", ge=1)
