@@ -347,7 +347,8 @@ class HiPLoRA(Method):
             over = project_onto_budgets(layers, self.stacks)
             if over is not None:  # counted on the device: no host read per step
                 if self.active is None:
-                    self.active, self.any_active = torch.zeros_like(over, dtype=torch.int32), over.new_zeros((), dtype=torch.int32)
+                    self.active = torch.zeros_like(over, dtype=torch.int32)
+                    self.any_active = over.new_zeros((), dtype=torch.int32)
                 self.active += over
                 self.any_active += over.any()
         if self.options.complement == "step":

@@ -69,7 +69,8 @@ METHOD_COLUMNS = ("budget_usage", "projection_active")
 # Columns added after records were published: a table shows one only where a record has it.
 OPTIONAL_COLUMNS = {
     "budget_usage": ("Budget usage = HiP-LoRA's Σ w (Δσ)² / R² at the end of each task, mean over adapted layers "
-                     "and tasks (≤ 1 when its budget holds; per layer type, mean and max, in the record's train log); "
+                     "and tasks (≤ 1 when its budget holds; per layer type, mean and max, in the record's train "
+                     "log); "
                      "Projection active = share of optimizer steps at which its budget projection moved the "
                      "principal channel, mean over layers and tasks; n/a for other methods, for budget=inf (no "
                      "budget to use) and for records made before they were measured."),
@@ -279,7 +280,8 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         own = method.task_statistics(model)
         method.end_task(model, task, ctx)
         meter.trained(stats.steps, stats.seconds, stats.tokens)
-        train_log.append({**({"method_statistics": own} if own else {}),"task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
+        train_log.append({**({"method_statistics": own} if own else {}),
+                          "task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
                           "mean_task_loss": sum(stats.losses) / len(stats.losses),
                           "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
                           "seconds": stats.seconds, "trainable": task_trainable,
