@@ -25,6 +25,7 @@ predates the field, as every such record ran it).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,9 +35,10 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from hipbench import comparisons
+from hipbench import comparisons, registry
 from hipbench.budget import budget_used
 from hipbench.costs import COST_COLUMNS, COST_OPTIONAL
+from hipbench.method import options_as_recorded
 from hipbench.metrics import mean_std
 from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
@@ -178,10 +180,40 @@ def method_label(cfg: dict) -> str:
 
 
 def by_method(records: list[dict]) -> dict[str, list[dict]]:
+    """Records by row label. Runs under one label whose options differ as they ran (the same typed
+    options read with another default: HiP-LoRA's `hiplora` before and after issue 20) are rows of
+    their own, each label followed by the options that tell them apart in braces; labels that hold
+    one set of options (every published table) stay as they are."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         groups[method_label(record["config"]["config"])].append(record)
-    return groups
+    rows: dict[str, list[dict]] = {}
+    for label, group in groups.items():
+        ran: dict[str, list[dict]] = defaultdict(list)
+        for record in group:
+            ran[json.dumps(options_ran(record), sort_keys=True, default=str)].append(record)
+        if len(ran) == 1:
+            rows[label] = group
+            continue
+        options = {key: json.loads(key) for key in ran}
+        differing = sorted({name for values in options.values() for name in values
+                            if len({json.dumps(o.get(name), default=str) for o in options.values()}) > 1})
+        for key, members in ran.items():
+            told = ", ".join(f"{name}={options[key].get(name, 'n/a')}" for name in differing)
+            rows[f"{label} {{{told}}}"] = members
+    return rows
+
+
+def options_ran(record: dict) -> dict:
+    """The method options a record ran, as resolved when it ran (`method_options_resolved`), with
+    options added since at the value it ran (`hipbench.method.options_as_recorded`); as recorded
+    where the method is not installed or no longer reads them."""
+    resolved = record["config"].get("method_options_resolved", {})
+    try:
+        options = options_as_recorded(registry.method_class(record["config"]["config"]["method"]).Options, resolved)
+    except (registry.UnknownNameError, TypeError, ValueError):
+        return resolved
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
 
 
 def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:

@@ -168,3 +168,21 @@ def test_the_ablation_sweep_names_every_budget_and_k_and_the_frozen_row():
     hashes = {cfg.hash(identity_options(options_from_strings(HiPLoRAOptions, cfg.method_options)))
               for cfg in configs if cfg.method == "hiplora"}
     assert len(hashes) == 13 * 3  # every row a run of its own, each seed too
+
+
+def test_rows_that_ran_different_defaults_under_one_label_are_told_apart():
+    """`hiplora` typed with no options is the published forward/absolute run in an old record and
+    the step/relative run in a new one: two rows, each named by what it ran; one row where they agree."""
+    from hipbench.leaderboard import by_method
+
+    def record(seed: int, resolved: dict, typed: dict | None = None) -> dict:
+        return {"dir": Path(f"r{seed}"), "config": {"config": {"method": "hiplora", "method_options": typed or {},
+                                                               "train": {}, "seed": seed},
+                                                    "method_options_resolved": resolved}}
+
+    old = {"alpha": 16.0, "budget": 0.5, "budget_mode": "projection", "k": 32, "penalty_strength": 1.0}
+    new = {**old, "complement": "step", "principal": "relative"}
+    rows = by_method([record(1, old), record(2, {**old, "complement": "forward"}), record(3, new)])
+    assert {label: [r["config"]["config"]["seed"] for r in group] for label, group in rows.items()} == {
+        "hiplora {complement=forward, principal=absolute}": [1, 2], "hiplora {complement=step, principal=relative}": [3]}
+    assert list(by_method([record(1, old), record(2, {**old, "complement": "forward"})])) == ["hiplora"]
