@@ -15,8 +15,10 @@ equal the plain loop's to 1e-3. A larger micro-batch or sequence packing would c
 so they are not part of it.
 
 `hiplora-step` is HiP-LoRA with `--option complement=step` (A and B kept in the complement once per
-step, one fused product per forward; methods/hiplora.py): the same trajectory in exact arithmetic,
-so its losses are printed beside the default's to show the bf16 rounding gap.
+step, one fused product per forward; methods/hiplora.py, its default since issue 20), `hiplora` the
+same with `complement=forward` (the projection in every forward, the default every published record
+ran): the same trajectory in exact arithmetic, so their losses are printed side by side to show the
+bf16 rounding gap.
 
 Models: an alias (smollm2-135m, tiny-llama) or path, or `llama8b-shape` (Llama-3.1-8B's shapes,
 random bf16 weights; throughput does not depend on the values) and `llama-mini-shape` (the same
@@ -137,8 +139,9 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
     return result
 
 
-# contenders that are a registered method with an option not (yet) its default
-VARIANTS = {"hiplora-step": ("hiplora", {"complement": "step"})}
+# contenders that are a registered method with named options: `hiplora` is the forward projection
+# (HiP-LoRA's default until issue 20, what bench/RESULTS.md timed), `hiplora-step` today's default
+VARIANTS = {"hiplora": ("hiplora", {"complement": "forward"}), "hiplora-step": ("hiplora", {"complement": "step"})}
 
 
 def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple[Example, ...], args,

@@ -25,6 +25,7 @@ predates the field, as every such record ran it).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -220,6 +221,9 @@ def equal_note(name: str) -> str:
 
 
 def by_method(records: list[dict]) -> dict[str, list[dict]]:
+    """Records by row label (`record_label`): a record that ran an option at other than today's
+    default without naming it (HiP-LoRA's and LaLoRA's published records, made before issue 20
+    changed their defaults) is labelled with it, so it never shares a row with a new default run."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         groups[record_label(record)].append(record)

@@ -105,6 +105,13 @@ class Method:
     def end_task(self, model: nn.Module, task: TaskData, ctx: Context) -> None:
         pass
 
+    def task_statistics(self, model: nn.Module) -> dict:
+        """What the method measured of itself in the task just trained (HiP-LoRA: how much of its
+        budget it used and how often its projection acted), asked after training, before
+        `end_task`; the continual protocol keeps it in the task's train-log entry. Plain JSON
+        values only. Default: nothing, and the record has no such entry."""
+        return {}
+
     # --- resuming at a task boundary ----------------------------------------------------
     # The protocol checkpoints every tensor of the model that is not an unchanged pretrained
     # weight (adapters, buffers, PiSSA's residual W) by itself; these two hooks carry what lives
@@ -191,6 +198,14 @@ def unread(options: Any) -> set[str]:
             if f.metadata.get(READ_IF) is not None and not f.metadata[READ_IF](options)}
 
 
+def options_as_recorded(options_cls: type, resolved: dict) -> Any:
+    """The Options a record ran, from its `method_options_resolved`: a field the record does not
+    name did not exist when it was made, so it ran that field's `earlier_value`, not today's default."""
+    missing = {f.name: earlier_value(f) for f in dataclasses.fields(options_cls)
+               if f.metadata.get(ADDED_LATER) and f.name not in resolved}
+    return options_cls(**{**missing, **resolved})
+
+
 def identity_options(options: Any) -> dict:
     """The method options that identify a run: all of them, defaults filled in, but `defaulted_later`
     and `unread` ones."""
@@ -257,9 +272,9 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     valid: Callable[[Any], bool] | None = None  # for structured strings ("4-8", "10x5")
     allowed: str = ""  # what `valid` accepts, in words
+    infinite: bool = False  # +inf is accepted too (HiP-LoRA's budget=inf: no bound)
 
-    def describe(self, kind: type) -> str:
-        """The accepted values in words: "integer >= 1", "number in (0, 1]", "one of diag, kfac"."""
+    def _describe(self, kind: type) -> str:
         if self.choices:
             return f"one of {', '.join(self.choices)}"
         if kind is bool:
@@ -277,11 +292,15 @@ class OptionSpec:
             return f"{noun} {'<=' if high[1] == ']' else '<'} {high[0]:g}"
         return "a finite number" if kind is float else noun
 
+    def describe(self, kind: type) -> str:
+        """The accepted values in words: "integer >= 1", "number in (0, 1]", "one of diag, kfac"."""
+        return self._describe(kind) + (", or inf" if self.infinite else "")
+
     def accepts(self, value: Any) -> bool:
         if self.choices and value not in self.choices:
             return False
         if isinstance(value, float) and not math.isfinite(value):
-            return False
+            return self.infinite and value == math.inf
         bounds_ok = ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
                      and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
         return bounds_ok and (self.valid is None or bool(self.valid(value)))
@@ -289,18 +308,21 @@ class OptionSpec:
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
            lt: float | None = None, choices: tuple[str, ...] = (), valid: Callable[[Any], bool] | None = None,
-           allowed: str = "", added_later: bool = False, earlier: Any = dataclasses.MISSING,
+           allowed: str = "", infinite: bool = False, added_later: bool = False, earlier: Any = dataclasses.MISSING,
            read_if: Callable[[Any], bool] | None = None, default_was: Any = dataclasses.MISSING) -> Any:
     """A method option's field: its default, one-line meaning and accepted values (bounds `ge`/`gt`/
     `le`/`lt`, `choices`, or a `valid` predicate described by `allowed`), declared once where the
     default is, for adapter methods and knowledge editors alike. Only the value enters a run's
     identity (`identity_options`), so declaring or changing a range never changes a config hash.
 
-    `added_later`: records made before the option existed ran `earlier` (default: `default`), and a
-    run at that value keeps their hash; `read_if(options)` false: the method ignores the option
-    under those options, and it is left out of the run's identity; `default_was`: the default before
-    it changed to `default`, which a run may name to be a record's made then (`identity_named`)."""
-    metadata: dict[str, Any] = {OPTION: OptionSpec(help, ge, gt, le, lt, tuple(choices), valid, allowed)}
+    `infinite` accepts +inf besides the range. `added_later`: records made before the option existed
+    ran `earlier` (default: `default`), and a run at that value keeps their hash; `read_if(options)`
+    false: the method ignores the option under those options, and it is left out of the run's
+    identity; `default_was`: the default before it changed to `default`, which a run may name to be a
+    record's made then (`identity_named`)."""
+    metadata: dict[str, Any] = {OPTION: OptionSpec(help, ge, gt, le, lt, tuple(choices), valid, allowed, infinite)}
+    if earlier is not dataclasses.MISSING and not added_later:
+        raise ValueError("option(earlier=...) is the value of records made before an added_later option existed")
     if added_later:
         metadata[ADDED_LATER] = True
         if earlier is not dataclasses.MISSING:

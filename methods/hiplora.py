@@ -3,39 +3,68 @@ Adaptation", 2026 (arXiv 2604.17751; Algorithm 1 recap in shared/seeds/hip-lora-
 
 With the cached top-k SVD W = U_k diag(sigma) V_k^T + ..., each frozen weight gets two channels:
 
-    principal:  U_k diag(phi) V_k^T                 phi ∈ R^k, inside the dominant subspace
+    principal:  U_k diag(sigma ⊙ phi) V_k^T          phi ∈ R^k, inside the dominant subspace
     residual:   s · (I - P_U) B A (I - P_V)         a LoRA confined to the orthogonal complement
-    ΔW = U_k diag(phi) V_k^T + s B~ A~,   y = W x + ΔW x,   s = alpha / r on the residual only
+    ΔW = U_k diag(d) V_k^T + s B~ A~,   d = sigma ⊙ phi,   y = W x + ΔW x,   s = alpha / r on the residual only
 
-so U_k^T ΔW V_k = diag(phi) and the residual never touches the top-k singular directions on
-either side. Trainable per module: k + r (m + n).
+so U_k^T ΔW V_k = diag(d): d is the change of the principal singular values, and the residual
+never touches the top-k singular directions on either side. Trainable per module: k + r (m + n).
 
 Choices where the recap is silent or inconsistent (recorded here, tested in tests/test_hiplora.py):
 - The recap initialises phi = 0, A = B = 0 and writes W~ = W - U_k diag(sigma) V_k^T. Read
   literally the model would lose its top-k spectrum at step 0, and A = B = 0 gives the residual
-  channel a zero gradient forever. We read phi as the *change* of the principal singular values
-  (W~ + U_k diag(sigma + phi) V_k^T = W + U_k diag(phi) V_k^T), keep phi = 0 and B = 0, and
-  initialise A Kaiming-uniform as LoRA does. Outputs are unchanged at step 0.
+  channel a zero gradient forever. We read the principal channel as the *change* d of the
+  principal singular values (W~ + U_k diag(sigma + d) V_k^T = W + U_k diag(d) V_k^T), keep phi = 0
+  and B = 0, and initialise A Kaiming-uniform as LoRA does. Outputs are unchanged at step 0.
 - Singular-value-weighted stability budget: weights w_i = (sigma_i / sigma_1)^2, so the leading
   directions are the stiffest, and a radius relative to the layer's own spectrum,
-  R = (budget / 100) · sqrt(Σ_i w_i sigma_i^2): `budget` is the largest weighted change of the
-  principal spectrum in percent of its weighted norm (the review's sweep values 0.2, 0.5, 0.8, 1.0).
-  Default form "projection": after every optimizer step phi is projected exactly onto
-  {Σ w_i phi_i^2 <= R^2} (phi_i / (1 + mu w_i), mu by binary search) — a budget is a bound, and a
-  projection holds it at every step whatever the learning rate. Form "penalty" instead adds
-  strength · Σ_modules Σ_i w_i phi_i^2 / R^2 to the loss.
+  R = (budget / 100) · sqrt(Σ_i w_i sigma_i^2), on the change d: Σ_i w_i d_i^2 <= R^2. `budget`
+  is the largest weighted change of the principal spectrum in percent of its weighted norm (the
+  review's sweep values 0.2, 0.5, 0.8, 1.0); `budget=inf` is no bound (the ablation's "no
+  projection"). Default form "projection": after every optimizer step phi is projected exactly
+  onto the budget (phi_i / (1 + mu c_i), c_i the budget's weight on phi_i, mu by binary search) —
+  a budget is a bound, and a projection holds it at every step whatever the learning rate. Form
+  "penalty" instead adds strength · Σ_modules Σ_i w_i d_i^2 / R^2 to the loss.
+- How phi makes d (`principal`). "relative", the default: d = sigma ⊙ phi, phi the relative change
+  of each singular value. "absolute": d = phi, what every HiP-LoRA record before 2026-11-30 ran.
+  The arithmetic that decides it (checked against SmolLM2-135M's own spectra by
+  scripts/check_hiplora_budget.py, output in leaderboards/checks/hiplora-budget-spectra.txt):
+  AdamW moves each parameter by at most about lr per step whatever its gradient's scale, so in a
+  150-step task at the default lr 5e-4 (10 % warm-up, then linear decay) a coordinate moves at
+  most Σ_t lr · factor(t) = 0.038. With d = phi that is 0.038 in σ units, while R at budget 0.5 is,
+  by layer type (mean over the 30 layers, top-32 singular values), q_proj 0.26, k_proj 0.16,
+  v_proj 0.16, o_proj 0.20, gate_proj 0.26, up_proj 0.29, down_proj 0.25: every phi_i at that
+  largest move, in one direction at every step, uses on average 25 % (gate_proj) to 76 % (k_proj)
+  of the budget, only v_proj's mean (1.9) exceeds it, and real steps move less: the budget never
+  bound (issue 20). With d = sigma ⊙ phi the same move is 3.8 % of each singular value, and the
+  budget reads without the spectrum: a uniform relative change c uses Σ w σ² c² / ((budget/100)²
+  Σ w σ²) = (100 c / budget)² of it, 57.8 at the move above, so budget 0.5 is reached at step 18 of
+  150 at the earliest (budget 0.2: step 11; budget 1.0: step 28, usage up to 14.4). An lr for phi
+  scaled by sigma would move d alike (Adam is invariant to a parameter's scale, up to eps), but the
+  shared loop owns the optimizer (DESIGN.md, property 4): the parametrisation keeps it one AdamW
+  for every method.
+  "frozen": phi stays 0 and untrained, the residual channel alone (ablation); not counted as
+  trainable, so the budget solver gives the residual what phi would have had.
 - k = 32 by default (the paper's k is not public); the residual rank r is then solved for the
   matched budget. The SVD is computed once from the pretrained weights and never refreshed.
-- Where the complement projection happens (`complement`). "forward", the default and every
-  published HiP-LoRA run: A and B are free and B~, A~ are formed in every forward. "step": A and B
+- Where the complement projection happens (`complement`). "step", the default: A and B
   themselves stay in the complement, their gradients projected before and the factors after every
-  optimizer step, and both channels run as one product of width k + r. Gradients, AdamW moments,
-  clipping norms and B~ A~ are the same in exact arithmetic (a projected gradient is the forward
-  projection's gradient, and projecting after the update equals projecting in the next forward);
-  only the rounding differs, so "step" runs are records of their own. It exists because the
-  per-forward projections cost launches, not FLOPs (bench/RESULTS.md).
+  optimizer step, and both channels run as one product of width k + r. "forward", what every
+  HiP-LoRA record before 2026-11-30 ran without naming it: A and B are free and B~, A~ are formed
+  in every forward. Gradients, AdamW moments, clipping norms and B~ A~ are the same in exact
+  arithmetic (a projected gradient is the forward projection's gradient, and projecting after the
+  update equals projecting in the next forward); only the rounding differs, so the two are
+  records of their own. "step" is faster: the per-forward projections cost launches, not FLOPs
+  (bench/RESULTS.md). Both `principal` and `complement` name their old value for the hash
+  (`option(earlier=...)`): a record without the key ran "absolute" and "forward" and keeps its hash,
+  and `--option complement=forward --option principal=absolute` finds it again (the published
+  sweep files name them so).
 - Unequal residual ranks (the budget solver's r on some modules, r + 1 on others): every module
   keeps its k principal entries and takes its own residual scaling s_i = alpha / r_i, as LoRA.
+- What the budget did is measured per task (`task_statistics`, in the record's train log and the
+  leaderboard's "Budget usage" and "Projection active" columns): usage Σ w d² / R² at the task's
+  end per layer type (mean, max), and the share of optimizer steps at which the projection moved
+  phi, counted on the device (no host read per step).
 """
 from __future__ import annotations
 
@@ -52,16 +81,22 @@ from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_inp
                              replace_module)
 
 
+PRINCIPAL_FORMS = ("relative", "absolute", "frozen")  # how phi makes the change d of sigma (module docstring)
+
+
 @dataclass
 class HiPLoRAOptions:
     k: int = option(32, "width of the principal channel (top-k singular subspace)", ge=1)
     alpha: float = option(16.0, "residual channel scaling s = alpha / r", gt=0)
-    budget: float = option(0.5, "stability budget, percent of the weighted principal spectrum norm", gt=0)
+    budget: float = option(0.5, "stability budget, percent of the weighted principal spectrum norm; inf: no bound",
+                           gt=0, infinite=True)
     budget_mode: str = option("projection", "hard bound after each step (projection) or a loss term (penalty)",
                               choices=("projection", "penalty"))
     penalty_strength: float = option(1.0, "weight of the budget penalty (budget_mode=penalty)", ge=0)
-    complement: str = option("forward", "where A, B are projected: in every forward, or once per optimizer step",
-                             choices=("forward", "step"), added_later=True)
+    complement: str = option("step", "where A, B are projected: in every forward, or once per optimizer step",
+                             choices=("forward", "step"), added_later=True, earlier="forward")
+    principal: str = option("relative", "phi as a relative change of sigma, as an absolute one, or frozen at 0",
+                            choices=PRINCIPAL_FORMS, added_later=True, earlier="absolute")
 
 
 def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tensor,
@@ -72,17 +107,24 @@ def complement_factors(lora_b: torch.Tensor, lora_a: torch.Tensor, u: torch.Tens
 
 class HiPLoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, u: torch.Tensor, sigma: torch.Tensor, v: torch.Tensor, rank: int,
-                 scaling: float, budget: float, generator: torch.Generator, factors_in_complement: bool = False) -> None:
+                 scaling: float, budget: float, generator: torch.Generator, factors_in_complement: bool = False,
+                 principal: str = "relative") -> None:
         super().__init__()
+        if principal not in PRINCIPAL_FORMS:
+            raise ValueError(f"--option principal={principal}: expected one of {', '.join(PRINCIPAL_FORMS)}")
         self.base = base
         self.scaling = scaling
         self.factors_in_complement = factors_in_complement  # complement="step": A, B are kept projected
+        self.relative = principal == "relative"
         self.register_buffer("U", u.clone())
         self.register_buffer("V", v.clone())
         weights = (sigma / sigma[0]) ** 2
         self.register_buffer("w", weights)
+        # the budget's weight on phi itself: Σ w d² = Σ c phi², c = w (absolute) or w sigma² (relative)
+        self.register_buffer("c", weights * sigma ** 2 if self.relative else weights.clone())
+        self.register_buffer("sigma", sigma.clone())
         self.radius = float(budget / 100.0 * torch.sqrt((weights * sigma ** 2).sum()))
-        self.phi = nn.Parameter(torch.zeros_like(sigma))
+        self.phi = nn.Parameter(torch.zeros_like(sigma), requires_grad=principal != "frozen")
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
@@ -107,6 +149,10 @@ class HiPLoRALinear(nn.Module):
             self._casts[name] = (key, tensor.to(dtype))
         return self._casts[name][1]
 
+    def change(self) -> torch.Tensor:
+        """d, the change of the principal singular values: sigma ⊙ phi, or phi itself (absolute)."""
+        return self.sigma * self.phi if self.relative else self.phi
+
     def projected_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return complement_factors(self.lora_B, self.lora_A, self.frozen("U"), self.frozen("V"))
 
@@ -116,16 +162,16 @@ class HiPLoRALinear(nn.Module):
         u, v = self.frozen("U"), self.frozen("V")
         b, a = complement_factors(self.lora_B, self.lora_A, u, v)
         h = x.to(self.phi.dtype)
-        delta = ((h @ v) * self.phi) @ u.T + self.scaling * ((h @ a.T) @ b.T)
+        delta = ((h @ v) * self.change()) @ u.T + self.scaling * ((h @ a.T) @ b.T)
         return self.base(x) + delta.to(x.dtype)
 
     def fused_factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(right, left) with ΔW = right @ left^T, A and B already in the complement:
-        right = [U diag(phi) | s B], left = [V | A^T], of width k + r. Zero columns that round the
+        right = [U diag(d) | s B], left = [V | A^T], of width k + r. Zero columns that round the
         width up to a multiple of 8 make cuBLAS pick aligned kernels (8B: 6% less device time) but
         cost host ops, and the step is host-bound: slower in the bench (bench/RESULTS.md)."""
         left = torch.cat([self.V, self.lora_A.T], dim=1)
-        right = torch.cat([self.U * self.phi, self.scaling * self.lora_B], dim=1)
+        right = torch.cat([self.U * self.change(), self.scaling * self.lora_B], dim=1)
         return right, left
 
     def fused_delta(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,8 +182,8 @@ class HiPLoRALinear(nn.Module):
         return ((adapter_input(x, self.phi.dtype) @ left) @ right.T).to(x.dtype)
 
     def budget_usage(self) -> torch.Tensor:
-        """Σ w_i phi_i^2 / R^2: at most 1 when the budget holds."""
-        return (self.w * self.phi ** 2).sum() / self.radius ** 2
+        """Σ w_i d_i^2 / R^2 (= Σ c_i phi_i^2 / R^2): at most 1 when the budget holds, 0 without one."""
+        return (self.c * self.phi ** 2).sum() / self.radius ** 2
 
     @torch.no_grad()
     def project_phi(self) -> None:
@@ -145,10 +191,12 @@ class HiPLoRALinear(nn.Module):
 
 
 @torch.no_grad()
-def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None) -> None:
-    """Project every layer's phi onto {Σ w_i phi_i^2 <= R^2}: phi_i / (1 + mu w_i), mu >= 0 the
-    smallest float whose projection meets the budget. All layers are solved at once, in one padded
-    matrix with no host synchronisation.
+def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None) -> torch.Tensor | None:
+    """Project every layer's phi onto {Σ c_i phi_i^2 <= R^2}: phi_i / (1 + mu c_i), mu >= 0 the
+    smallest float whose projection meets the budget (c = w for an absolute phi, the published
+    form, and w sigma² for a relative one: the same bound on the change d). All layers are solved
+    at once, in one padded matrix with no host synchronisation. Returns which layers were over
+    their budget and so moved (a bool per layer, on the device), or None without layers.
 
     mu is found bit by bit: non-negative floats order as their bit patterns do as integers, so a
     binary search over the 31 bits of an fp32 pattern lands on that float exactly in 31 fixed steps,
@@ -157,8 +205,8 @@ def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None)
     most of HiP-LoRA's per-step cost (bench/RESULTS.md). With a `cache`, the padded weights and
     radii are stacked once per set of layers instead of at every step."""
     if not layers:
-        return
-    ws, widths = [layer.w for layer in layers], [layer.phi.numel() for layer in layers]
+        return None
+    ws, widths = [layer.c for layer in layers], [layer.phi.numel() for layer in layers]
     width = max(widths)
     if len(set(widths)) == 1:  # the usual case (k below every layer's dimensions): no per-layer padding op
         phi = torch.stack([layer.phi for layer in layers])  # under no_grad: no detach needed
@@ -179,10 +227,12 @@ def project_onto_budgets(layers: list[HiPLoRALinear], cache: dict | None = None)
     for bit in reversed(range(8 * phi.element_size() - 1)):  # every bit but the sign
         candidate = overshoots + (1 << bit)
         overshoots = torch.where(usage(candidate.view(phi.dtype)) > r2, candidate, overshoots)
-    mu = torch.where(usage(torch.zeros_like(r2)) > r2, (overshoots + 1).view(phi.dtype), 0.0)
+    over = usage(torch.zeros_like(r2)) > r2
+    mu = torch.where(over, (overshoots + 1).view(phi.dtype), 0.0)
     projected, rows = landing(cache, "phi", ws, phi, widths)
     torch.div(phi, 1 + mu[:, None] * w, out=projected)
     torch._foreach_copy_([layer.phi for layer in layers], rows)
+    return over
 
 
 Made = TypeVar("Made")  # what `stacked` keeps: a tensor, or a tuple of them
@@ -250,9 +300,18 @@ class HiPLoRA(Method):
     def __init__(self, options: HiPLoRAOptions | None = None) -> None:
         super().__init__(options)
         self.stacks: dict = {}  # per-step constants stacked once for the attached model's layers (`stacked`)
+        self.steps = 0  # optimizer steps of the current task
+        self.active: torch.Tensor | None = None  # per layer: steps of this task at which the projection moved phi
+        self.any_active: torch.Tensor | None = None  # steps of this task at which it moved phi in some layer
 
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
-        return min(self.options.k, out_features, in_features) + rank * (out_features + in_features)
+        principal = 0 if self.options.principal == "frozen" else min(self.options.k, out_features, in_features)
+        return principal + rank * (out_features + in_features)
+
+    def projects(self) -> bool:
+        """Whether phi is projected after each step: a finite budget in projection form on a trained phi."""
+        return (self.options.budget_mode == "projection" and math.isfinite(self.options.budget)
+                and self.options.principal != "frozen")
 
     def attach(self, model: nn.Module, targets: list[str], rank: Ranks, ctx: Context) -> None:
         self.stacks = {}  # a new model: its own stacked constants
@@ -265,7 +324,11 @@ class HiPLoRA(Method):
             u, sigma, v = ctx.svd.top_k(base.weight, self.options.k)
             replace_module(model, name, HiPLoRALinear(base, u, sigma, v, r, self.options.alpha / r,
                                                       self.options.budget, ctx.generator,
-                                                      factors_in_complement=self.options.complement == "step"))
+                                                      factors_in_complement=self.options.complement == "step",
+                                                      principal=self.options.principal))
+
+    def begin_task(self, model: nn.Module, task, ctx: Context) -> None:
+        self.steps, self.active, self.any_active = 0, None, None  # the statistics are per task
 
     def extra_loss(self, model: nn.Module) -> torch.Tensor | None:
         if self.options.budget_mode != "penalty":
@@ -279,16 +342,52 @@ class HiPLoRA(Method):
 
     def after_step(self, model: nn.Module) -> None:
         layers = list(adapted_layers(model, HiPLoRALinear).values())
-        if self.options.budget_mode == "projection":
-            project_onto_budgets(layers, self.stacks)
+        self.steps += 1
+        if self.projects():
+            over = project_onto_budgets(layers, self.stacks)
+            if over is not None:  # counted on the device: no host read per step
+                if self.active is None:
+                    self.active = torch.zeros_like(over, dtype=torch.int32)
+                    self.any_active = over.new_zeros((), dtype=torch.int32)
+                self.active += over
+                self.any_active += over.any()
         if self.options.complement == "step":
             project_into_complements(layers, False, self.stacks)
+
+    def task_statistics(self, model: nn.Module) -> dict:
+        """What the budget did in the task just trained: `budget_usage` (Σ w d² / R² at its end, mean
+        over layers; absent without a budget), `projection_active` (share of its optimizer steps at
+        which the projection moved a layer's phi, mean over layers), `projection_active_any` (share
+        of steps at which it moved some layer's), and both per layer type (q_proj, ...: usage mean
+        and max, active share)."""
+        layers = adapted_layers(model, HiPLoRALinear)
+        if not layers or self.steps == 0:
+            return {}
+        bounded = math.isfinite(self.options.budget)
+        with torch.no_grad():
+            usage = [float(layer.budget_usage()) for layer in layers.values()] if bounded else []
+        active = (self.active.cpu().double() / self.steps).tolist() if self.active is not None else [0.0] * len(layers)
+        any_active = float(self.any_active) / self.steps if self.any_active is not None else 0.0
+        kinds: dict[str, list[int]] = defaultdict(list)
+        for index, name in enumerate(layers):
+            kinds[name.rsplit(".", 1)[-1]].append(index)
+        by_type = {}
+        for kind, indices in kinds.items():
+            by_type[kind] = {"projection_active": sum(active[i] for i in indices) / len(indices)}
+            if bounded:
+                by_type[kind].update(budget_usage_mean=sum(usage[i] for i in indices) / len(indices),
+                                     budget_usage_max=max(usage[i] for i in indices))
+        stats = {"steps": self.steps, "projection_active": sum(active) / len(active),
+                 "projection_active_any": any_active, "by_layer_type": by_type}
+        if bounded:
+            stats["budget_usage"] = sum(usage) / len(usage)
+        return stats
 
     def delta_factors(self, model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         factors = {}
         for name, layer in adapted_layers(model, HiPLoRALinear).items():
             b, a = (t.detach() for t in layer.projected_factors())
-            principal_b = layer.U * layer.phi.detach()[None, :]
+            principal_b = layer.U * layer.change().detach()[None, :]
             factors[name] = (torch.cat([principal_b, layer.scaling * b], dim=1),
                              torch.cat([layer.V.T, a], dim=0))
         return factors

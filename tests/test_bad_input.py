@@ -16,7 +16,7 @@ from test_cl_benchmark import records, write_task
 
 from hipbench.cli import main
 from hipbench.config import RunConfig
-from hipbench.method import identity_options
+from hipbench.method import identity_options, options_as_recorded
 from hipbench.registry import method_class
 from hipbench.tasks import cl_benchmark
 from hipbench.train import TrainConfig
@@ -158,6 +158,7 @@ def test_published_records_keep_their_hashes():
                       target_modules=tuple(record["config"]["target_modules"]))
         cfg = RunConfig(**fields)
         assert path.parent.name.endswith(record["config_hash"])
-        # today's code, given the options the record ran with, must find the record again
-        options = method_class(cfg.method).Options(**record["method_options_resolved"])
+        # today's code, given the options the record ran with, must find the record again; an option
+        # the record does not name did not exist yet, and it ran that option's earlier value
+        options = options_as_recorded(method_class(cfg.method).Options, record["method_options_resolved"])
         assert cfg.hash(identity_options(options)) == record["config_hash"], path

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets
-from hipbench.methods.hiplora import HiPLoRA, HiPLoRALinear, HiPLoRAOptions, project_onto_budgets
+from hipbench.methods.hiplora import (HiPLoRA, HiPLoRALinear, HiPLoRAOptions, complement_factors,
+                                      project_onto_budgets)
 from hipbench.spectral import SVDCache
 from hipbench.suite import Example, GeneralSet
 from hipbench.train import TrainConfig, train_task
@@ -30,14 +31,21 @@ def trained(tiny, tmp_path, steps=8, lr=2e-2, **options):
     return model, pretrained, method
 
 
-def test_update_splits_into_principal_diag_and_complement_only_residual(tiny, tmp_path):
-    model, pretrained, method = trained(tiny, tmp_path, budget=100.0)
+@pytest.mark.parametrize("principal", ["relative", "absolute"])
+def test_update_splits_into_principal_diag_and_complement_only_residual(tiny, tmp_path, principal):
+    """ΔW = U diag(d) V^T + s B~ A~ with d = sigma ⊙ phi (relative, the default) or phi (absolute,
+    the published records' form)."""
+    model, pretrained, method = trained(tiny, tmp_path, budget=100.0, principal=principal)
     deltas = method.delta_weights(model)
     for name, layer in adapted_layers(model, HiPLoRALinear).items():
         dw = deltas[name]
         u, v = layer.U, layer.V
         assert layer.phi.abs().max() > 0 and layer.lora_B.abs().max() > 0  # both channels trained
-        assert torch.allclose(u.T @ dw @ v, torch.diag(layer.phi.detach()), atol=1e-5)
+        phi = layer.phi.detach()
+        d = layer.sigma * phi if principal == "relative" else phi
+        b, a = complement_factors(layer.lora_B.detach(), layer.lora_A.detach(), u, v)
+        assert torch.allclose(dw, u @ torch.diag(d) @ v.T + layer.scaling * b @ a, atol=1e-6)
+        assert torch.allclose(u.T @ dw @ v, torch.diag(d), atol=1e-5)
         assert torch.allclose(u.T @ dw @ (torch.eye(v.shape[0]) - v @ v.T), torch.zeros(u.shape[1], v.shape[0]),
                               atol=1e-5)
         assert torch.allclose((torch.eye(u.shape[0]) - u @ u.T) @ dw @ v, torch.zeros(u.shape[0], v.shape[1]),
@@ -53,15 +61,20 @@ def test_projection_keeps_every_layer_within_its_budget(tiny, tmp_path):
     assert max(usages) > 0.99  # the bound was active, not vacuous
 
 
-def test_projection_is_the_exact_weighted_projection():
-    layer = HiPLoRALinear(torch.nn.Linear(6, 5, bias=False), torch.eye(5, 3), torch.tensor([4.0, 2.0, 1.0]),
-                          torch.eye(6, 3), 1, 1.0, 1.0, torch.Generator().manual_seed(0))
-    layer.phi.data = torch.tensor([1.0, -1.0, 1.0])
+@pytest.mark.parametrize("principal", ["relative", "absolute"])
+def test_projection_is_the_exact_weighted_projection(principal):
+    sigma = torch.tensor([4.0, 2.0, 1.0])
+    layer = HiPLoRALinear(torch.nn.Linear(6, 5, bias=False), torch.eye(5, 3), sigma,
+                          torch.eye(6, 3), 1, 1.0, 1.0, torch.Generator().manual_seed(0), principal=principal)
+    start = torch.tensor([1.0, -1.0, 1.0]) / (100.0 if principal == "relative" else 1.0)
+    layer.phi.data = start.clone()
     layer.project_phi()
-    w = layer.w
+    w = (sigma / sigma[0]) ** 2
+    c = w * sigma ** 2 if principal == "relative" else w  # the budget Σ w d² as a weight on phi itself
+    assert float((w * layer.change().detach() ** 2).sum() / layer.radius ** 2) == pytest.approx(1.0, abs=1e-5)
     assert float(layer.budget_usage()) == pytest.approx(1.0, abs=1e-5)
-    mu = (1.0 / (layer.phi / torch.tensor([1.0, -1.0, 1.0])) - 1) / w  # phi_i = phi0_i / (1 + mu w_i)
-    assert torch.allclose(mu, mu[0].expand(3), atol=1e-4)  # one multiplier: KKT of the exact projection
+    mu = (1.0 / (layer.phi / start) - 1) / c  # phi_i = phi0_i / (1 + mu c_i)
+    assert torch.allclose(mu, mu[0].expand(3), rtol=1e-3)  # one multiplier: KKT of the exact projection
 
 
 def test_layers_of_different_widths_are_projected_together_and_alone_alike():
@@ -112,8 +125,8 @@ def bracket_and_bisect(layers: list[HiPLoRALinear]) -> None:
 
 
 def test_cached_budget_constants_follow_a_rewritten_weight():
-    """A run keeps the stacked weights between steps; a layer whose w is written in place (a loaded
-    state dict, say) must be projected with its new w, exactly as without the cache."""
+    """A run keeps the stacked weights between steps; a layer whose budget weights c are written in
+    place (a loaded state dict, say) must be projected with the new ones, exactly as without the cache."""
     def layer() -> HiPLoRALinear:
         made = HiPLoRALinear(torch.nn.Linear(8, 7, bias=False), torch.eye(7, 4), torch.linspace(3.0, 1.0, 4),
                              torch.eye(8, 4), 1, 1.0, 1.0, torch.Generator().manual_seed(0))
@@ -125,7 +138,7 @@ def test_cached_budget_constants_follow_a_rewritten_weight():
     project_onto_budgets([cached], stacks)
     for one in (cached, fresh):
         with torch.no_grad():
-            one.w.copy_(torch.tensor([1.0, 1.0, 1.0, 1.0]))
+            one.c.copy_(torch.tensor([1.0, 1.0, 1.0, 1.0]))
             one.phi.copy_(torch.tensor([0.5, -0.4, 0.3, 0.2]))
     project_onto_budgets([cached], stacks)
     project_onto_budgets([fresh])
@@ -144,7 +157,7 @@ def test_budget_solve_reproduces_the_published_bisection_bit_for_bit():
         sigma = torch.sort(scale * torch.rand(k, generator=g), descending=True).values + 1e-3
         budget = float(10 ** (3 * torch.rand(1, generator=g) - 1.5))
         layer = HiPLoRALinear(torch.nn.Linear(40, 36, bias=False), torch.eye(36, k), sigma, torch.eye(40, k), 1,
-                              1.0, budget, g)
+                              1.0, budget, g, principal="absolute")  # the published records' form
         layer.phi.data = torch.randn(k, generator=g) * float(10 ** (4 * torch.rand(1, generator=g) - 3)) * scale
         layers.append(layer)
     inside = sum(float(layer.budget_usage()) <= 1 for layer in layers)
@@ -204,7 +217,7 @@ def test_step_projection_trains_the_same_adapter_as_the_forward_projection(tiny,
     after each AdamW step) and runs one fused product; in fp32 it must follow the same trajectory
     as the published forward projection: same losses, same ΔW, with clipping and weight decay on."""
     runs = {}
-    for complement in ("forward", "step"):
+    for complement in ("forward", "step"):  # (the default "relative" phi)
         model, tokenizer = copy.deepcopy(tiny[0]), tiny[1]
         method = HiPLoRA(HiPLoRAOptions(k=4, budget=100.0, complement=complement))
         model.requires_grad_(False)
@@ -236,7 +249,8 @@ def test_fused_factors_make_the_two_channel_update():
         torch.nn.init.normal_(fused.phi, std=0.1)
         right, left = fused.fused_factors()
         assert right.shape == (20, width) and left.shape == (24, width)
-        two_channel = fused.U @ torch.diag(fused.phi) @ fused.V.T + 2.0 * fused.lora_B @ fused.lora_A
+        d = torch.linspace(2.0, 1.0, 5) * fused.phi  # relative: d = sigma ⊙ phi
+        two_channel = fused.U @ torch.diag(d) @ fused.V.T + 2.0 * fused.lora_B @ fused.lora_A
         assert torch.allclose(right @ left.T, two_channel, atol=1e-6)
 
 

@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from hipbench import registry
-from hipbench.method import check_options, option_rows, option_spec, options_from_strings
+from hipbench.method import (check_options, identity_options, option, option_rows, option_spec, options_as_recorded,
+                             options_from_strings)
 
 
 def registered() -> dict[str, type]:
@@ -104,3 +105,35 @@ def test_list_methods_options_prints_every_option_with_its_range():
     assert "hiplora (adapter):" in result.output and "grace (editor):" in result.output
     line = next(line for line in result.output.splitlines() if line.strip().startswith("k "))
     assert "default 32; an integer >= 1." in line
+
+
+def test_infinity_is_accepted_only_where_declared():
+    hiplora = registry.method_class("hiplora").Options
+    assert options_from_strings(hiplora, {"budget": "inf"}, "hiplora").budget == float("inf")
+    assert option_rows(hiplora)[[r[0] for r in option_rows(hiplora)].index("budget")][2] == "a number > 0, or inf"
+    for raw in ("-inf", "nan"):
+        with pytest.raises(ValueError, match=rf"^hiplora: --option budget={raw}: expected a number > 0, or inf$"):
+            options_from_strings(hiplora, {"budget": raw}, "hiplora")
+    with pytest.raises(ValueError, match=r"^lora: --option alpha=inf: expected a number > 0$"):
+        options_from_strings(registry.method_class("lora").Options, {"alpha": "inf"}, "lora")
+
+
+@dataclasses.dataclass
+class Later:
+    size: int = option(4, "an option records always had", ge=1)
+    placed: str = option("new", "added later, its default since changed", choices=("old", "new"),
+                         added_later=True, earlier="old")
+    extra: bool = option(False, "added later, default unchanged", added_later=True)
+
+
+def test_an_option_whose_default_changed_keeps_old_records_at_their_value():
+    """`before` is what records made without the option ran: at that value the option stays out of
+    the identity (old records keep their hash), at the new default it is in it (a new run is not
+    taken for an old record), and a record without the key is read back with that value."""
+    assert identity_options(Later(placed="old")) == {"size": 4}
+    assert identity_options(Later()) == {"size": 4, "placed": "new"}
+    assert identity_options(Later(extra=True)) == {"size": 4, "placed": "new", "extra": True}
+    assert options_as_recorded(Later, {"size": 4}) == Later(placed="old")
+    assert options_as_recorded(Later, {"size": 4, "placed": "new"}) == Later()
+    with pytest.raises(ValueError, match="before"):
+        option(1, "not added later", earlier=0)

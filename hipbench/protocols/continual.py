@@ -10,6 +10,12 @@ the runner finds the checkpoint, the record keeps the measurements up to that bo
 rebuilds the model and method as usual, restores the state and trains the remaining tasks; on the
 CPU the final metrics equal an uninterrupted run's except for wall-clock fields and the costs that
 depend on the measuring process (`hipbench.costs.PROCESS_FIELDS`: a resumed run's cover the tasks it trained).
+
+A method that measures itself (`Method.task_statistics`: HiP-LoRA's budget usage and projection
+share) has its report in each task's train-log entry (`method_statistics`), and the mean over tasks
+of each `METHOD_COLUMNS` key in the metrics, where every task reported it: the table's optional
+"Budget usage" and "Projection active" columns. Records of other methods, and every record made
+before, have neither.
 """
 from __future__ import annotations
 
@@ -56,7 +62,23 @@ LEADERBOARD_COLUMNS = [
     ("drift_left", "Boundary drift U"),
     ("drift_right", "Boundary drift V"),
     *ROTATION_COLUMNS,
+    ("budget_usage", "Budget usage"),
+    ("projection_active", "Projection active"),
 ]
+# Columns from a method's own per-task statistics (`Method.task_statistics`: HiP-LoRA's budget),
+# mean over the tasks; only records that measured them have them.
+METHOD_COLUMNS = ("budget_usage", "projection_active")
+# Columns added after records were published: a table shows one only where a record has it.
+OPTIONAL_COLUMNS = {
+    **ROTATION_OPTIONAL,
+    "budget_usage": ("Budget usage = HiP-LoRA's Σ w (Δσ)² / R² at the end of each task, mean over adapted layers "
+                     "and tasks (≤ 1 when its budget holds; per layer type, mean and max, in the record's train "
+                     "log); "
+                     "Projection active = share of optimizer steps at which its budget projection moved the "
+                     "principal channel, mean over layers and tasks; n/a for other methods, for budget=inf (no "
+                     "budget to use) and for records made before they were measured."),
+    "projection_active": "",
+}
 LEADERBOARD_NOTE = (
         "AA = average final accuracy; BWT = backward transfer (negative = forgetting); FWT = forward "
         "transfer vs. the base model; Forgetting = mean max drop (Chaudhry et al., 2018); Fact retention = "
@@ -66,7 +88,6 @@ LEADERBOARD_NOTE = (
         "subspaces of W0 and W0 + ΔW (k = 32; it also counts near-equal singular values swapping order at k), "
         "averaged over adapted layers."
 )
-OPTIONAL_COLUMNS = ROTATION_OPTIONAL  # columns added after records were published (hipbench.leaderboard)
 
 # Outcome metrics compared with the baseline under the table (spectral diagnostics describe a
 # method's update rather than its result; PPL ratio is exp(NLL Δ)).
@@ -88,6 +109,14 @@ def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[
         return {}
     kept = metrics.retained_facts([bool(v) for v in facts[0]], [bool(v) for v in facts[last]])
     return {"fact_retention": ("probe facts", {str(i): float(v) for i, v in kept.items()})}
+
+
+def method_columns(train_log: list[dict]) -> dict[str, float]:
+    """The `METHOD_COLUMNS` every task's `method_statistics` reported, each the mean over tasks;
+    a key some task lacks (HiP-LoRA's budget usage at budget=inf) is left out, never guessed."""
+    entries = [task.get("method_statistics", {}) for task in train_log]
+    return {key: sum(entry[key] for entry in entries) / len(entries)
+            for key in METHOD_COLUMNS if entries and all(key in entry for entry in entries)}
 
 
 def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
@@ -257,9 +286,11 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         except NonFiniteLoss as error:
             record.fail(str(error), task=task.name, task_index=index, step=error.step)
             raise
+        own = method.task_statistics(model)
         method.end_task(model, task, ctx)
         meter.trained(stats.steps, stats.seconds, stats.tokens)
-        train_log.append({"task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
+        train_log.append({**({"method_statistics": own} if own else {}),
+                          "task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
                           "mean_task_loss": sum(stats.losses) / len(stats.losses),
                           "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
                           "seconds": stats.seconds, "trainable": task_trainable,
@@ -275,6 +306,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
     result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
     result.update({key: result["spectral"]["mean"][key] for key in RECORD_KEYS})
+    result.update(method_columns(train_log))
     result.update({"budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
                    "trainable_params": trainable,
                    "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
