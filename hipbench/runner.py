@@ -8,6 +8,7 @@ and starts over otherwise.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -179,6 +180,7 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
     for cfg in configs:
         cfg.validate()
         check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
+    check_general_eval(configs, protocol)
     resolve_model(first.model)
     suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
     prepare_suite = getattr(protocol_module(protocol), "prepare_suite", None)
@@ -186,6 +188,20 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
         suite = prepare_suite(suite, first)
     suite = with_data_split(suite, first.data_split)
     return suite, protocol
+
+
+def check_general_eval(configs: list[RunConfig], protocol: str) -> None:
+    """`--general-eval`: continual suites only (it scores task boundaries), lm-eval installed and
+    every task name known to it (`hipbench.lmeval_backend.check`), before any model loads."""
+    blocks = {json.dumps(cfg.general_eval, sort_keys=True): cfg.general_eval for cfg in configs if cfg.general_eval}
+    if blocks and protocol != "continual":
+        raise ValueError(f"--general-eval: suite {configs[0].suite} (protocol {protocol}) has no task boundaries to "
+                         "score; it applies to continual suites")
+    if blocks:
+        from hipbench import lmeval_backend
+
+        for block in blocks.values():
+            lmeval_backend.check(block)
 
 
 def prepare(configs: list[RunConfig], log=lambda message: print(message, file=sys.stderr)) -> Prepared:
