@@ -66,6 +66,20 @@ def test_the_config_hash_changes_only_when_general_eval_is_given():
     assert len({cfg.hash(), asked.hash(), limited.hash()}) == 3
 
 
+def test_a_sweep_file_entry_takes_the_same_general_eval_fields_as_the_command_line(tmp_path):
+    from hipbench.run_groups import SweepFileError, read_sweep_file
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text("runs:\n  - {methods: [lora], suite: continual, seeds: [1], general-eval: 'lm-eval:arc_easy',\n"
+                    "     general_eval_limit: 3, general_eval_every_task: true}\n")
+    (config,) = read_sweep_file(path)[0].configs("cpu")
+    assert config.general_eval == {"backend": "lm-eval", "tasks": ["arc_easy"], "limit": 3, "every_task": True,
+                                   "include": None}
+    path.write_text("runs:\n  - {methods: [lora], suite: continual, general_eval_limit: many}\n")
+    with pytest.raises(SweepFileError, match="runs\\[0\\]: field 'general_eval_limit': expected int"):
+        read_sweep_file(path)
+
+
 def test_the_main_metric_is_the_first_the_task_declares_not_the_first_in_the_result():
     results = {"results": {"t": {"alias": "t", "word_perplexity,none": 9.0, "word_perplexity_stderr,none": "N/A",
                                  "bits_per_byte,none": 1.5}},
