@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
-from hipbench import registry
+from hipbench import general_eval, registry
 from hipbench.budget import budget_used
 from hipbench.config import RunConfig, environment
 from hipbench.costs import peak_memory
@@ -248,7 +248,8 @@ def describe(outcome: RunOutcome, protocol: str = "continual") -> str:
     if protocol != "continual":  # the protocol's leaderboard columns
         cells = "  ".join(f"{title} {fmt(m.get(key))}" for key, title in protocol_module(protocol).LEADERBOARD_COLUMNS)
         return f"{outcome.method} seed {outcome.seed}: {cells}  ({m['trainable_params']} trainable) -> {where}"
+    general = "".join(f"  {title} {fmt(m[key])}" for key, title in general_eval.paired_columns([m]))
     return (f"{outcome.method} seed {outcome.seed}: AA {fmt(m['aa'])}  BWT {fmt(m['bwt'])}  "
             f"FWT {fmt(m['fwt'])}  forgetting {fmt(m['forgetting'])}  fact retention "
-            f"{fmt(m['fact_retention'])}  NLL delta {fmt(m['nll_delta'])}  "
+            f"{fmt(m['fact_retention'])}  NLL delta {fmt(m['nll_delta'])}{general}  "
             f"({m['trainable_params']} trainable) -> {where}")

@@ -123,6 +123,7 @@ def test_run_records_base_and_final_scores_and_the_leaderboard_shows_them_with_p
     result = invoke("run", "--method", "lora,pissa", *SMOKE, "--lr", "0.02", "--seeds", "1,2", "--out", str(out),
                     *LMEVAL)
     assert result.exit_code == 0, result.output
+    assert "lm-eval hipbench_tiny_text bits_per_byte Δ" in result.output  # each run's line names the change
     runs = sorted(out.glob("continual/tiny-llama/*/seed-*"))
     assert len(runs) == 4
     bases = set()
