@@ -85,6 +85,15 @@ def run_options(required: bool):
                      help="holdout-test: 10% of each task's training examples (and of edit requests) held out as "
                           "validation, never trained on, test scores; holdout-validation: the same, validation "
                           "scores (tuning trials); all-train: no hold-out (records made before validation splits)."),
+        click.option("--general-eval", default=None, metavar="lm-eval:TASK[,TASK]",
+                     help="Also score general capability with lm-evaluation-harness tasks (pip install -e '.[lmeval]'): "
+                          "the base model, and the adapted model after the last task, in memory (continual suites)."),
+        click.option("--general-eval-limit", type=int, default=None,
+                     help="--general-eval: score only the first N examples of each task (recorded)."),
+        click.option("--general-eval-every-task", is_flag=True,
+                     help="--general-eval: score after every task, not only after the last."),
+        click.option("--general-eval-include", default=None, type=click.Path(file_okay=False),
+                     help="--general-eval: a directory of lm-eval task YAMLs of your own, beside lm-eval's tasks."),
         click.option("--trust-remote-code", is_flag=True,
                      help="Run Python code shipped in the model's repository (off by default: it runs unreviewed "
                           "code; recorded in the run's config)."),
@@ -99,8 +108,8 @@ def run_options(required: bool):
 
 def group_from_options(methods, suite, model, budget, budget_rule, budget_tolerance, seeds, steps, limit,
                        batch_size, lr, device, data_dir, options, save_adapters, edit_mode, num_edits, data_file,
-                       tasks_from, merge_rule, ties_trim, merge_instances, svd, trust_remote_code,
-                       data_split) -> RunGroup:
+                       tasks_from, merge_rule, ties_trim, merge_instances, svd, trust_remote_code, data_split,
+                       general_eval, general_eval_limit, general_eval_every_task, general_eval_include) -> RunGroup:
     try:
         seed_list = parse_ints(seeds)
     except ValueError as error:
@@ -114,7 +123,9 @@ def group_from_options(methods, suite, model, budget, budget_rule, budget_tolera
                     options=option_strings, save_adapters=save_adapters, edit_mode=edit_mode,
                     num_edits=num_edits, data=data_file, tasks_from=tasks_from, merge_rule=merge_rule,
                     ties_trim=ties_trim, merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code,
-                    budget_rule=budget_rule, budget_tolerance=budget_tolerance, data_split=data_split)
+                    budget_rule=budget_rule, budget_tolerance=budget_tolerance, data_split=data_split,
+                    general_eval=general_eval, general_eval_limit=general_eval_limit,
+                    general_eval_every_task=general_eval_every_task, general_eval_include=general_eval_include)
 
 
 @click.group()

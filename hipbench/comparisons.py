@@ -4,7 +4,8 @@ The statistics are `hipbench.paired`'s; this module pairs run records by seed, c
 per-example outcomes a protocol can recover from its records (`example_scores` of the protocol
 module, where it has one) and writes down, in words generated from the numbers, which
 differences have a 95% CI that excludes zero and which do not. The metrics compared are the
-protocol's `PAIRED_COLUMNS` (every leaderboard column when it names none).
+protocol's `PAIRED_COLUMNS` (every leaderboard column when it names none), and the columns a
+table's records add (`extra`: the lm-eval Δ columns, `hipbench.general_eval`).
 """
 from __future__ import annotations
 
@@ -66,15 +67,17 @@ def seed_examples(group: list[dict], protocol: str) -> dict[str, tuple[str, Seed
             for key, (unit, per_seed) in collected.items()}
 
 
-def compare(groups: dict[str, list[dict]], protocol: str, baseline: str = BASELINE) -> list[dict]:
+def compare(groups: dict[str, list[dict]], protocol: str, baseline: str = BASELINE,
+            extra: list[tuple[str, str]] = ()) -> list[dict]:
     """One row per (metric, method other than the baseline) that both have values for: the mean
     per-seed difference, its t-interval over seeds, where possible a bootstrap interval over
-    examples, and the verdict. Empty when the table has no baseline runs."""
+    examples, and the verdict. `extra`: (key, title) compared after the protocol's own. Empty when
+    the table has no baseline runs."""
     if baseline not in groups:
         return []
     examples = {label: seed_examples(group, protocol) for label, group in sorted(groups.items())}
     rows = []
-    for key, title in paired_columns(protocol):
+    for key, title in [*paired_columns(protocol), *extra]:
         reference = seed_values(groups[baseline], key)
         for label in sorted(groups):
             if label == baseline:

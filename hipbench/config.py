@@ -59,6 +59,9 @@ class RunConfig:
     # how the suite's data is split (hipbench.suite.DATA_SPLITS); records made before validation
     # splits existed trained on all training data: "all-train", the default here, means that
     data_split: str = field(default="all-train", metadata={ADDED_LATER: True})
+    # --general-eval (hipbench.general_eval.config_block): lm-eval tasks scored on the base and the
+    # adapted model; empty, the default, leaves the hash of every run made without it as it was
+    general_eval: dict = field(default_factory=dict, metadata={ADDED_LATER: True})
     # where tuned settings came from (`hipbench run --tuned`): recorded, not part of the run's
     # identity, since the same settings typed by hand are the same run
     tuning: dict = field(default_factory=dict, metadata={ADDED_LATER: True, NOT_IDENTITY: True})

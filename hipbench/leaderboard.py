@@ -16,7 +16,10 @@ changed weight's ΔW, marked "(ΔW)"; the header's budget, steps and tasks are t
 protocol added after records were published (`OPTIONAL_COLUMNS`) appear only in tables where a
 record has them, so tables of older records are rebuilt byte for byte; the cost columns of every
 protocol (`hipbench.costs`: time per step, tokens/s, set-up seconds, peak memory, adapter size,
-frozen parameters) are optional in this sense, and a record without them shows n/a.
+frozen parameters) are optional in this sense, and a record without them shows n/a. The
+lm-evaluation-harness columns (`--general-eval`, `hipbench.general_eval`) are named by the records
+themselves (one value and one Δ column per task scored) and appear only in tables whose records
+carry them; the general-eval settings must agree inside a table, as the other settings must.
 
 "Budget used" is trainable / budget of each run (`hipbench.budget.budget_used`), computed from the
 record's own `trainable_params` and `budget`, which every record has, so older records show their
@@ -35,7 +38,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from hipbench import comparisons, registry
+from hipbench import comparisons, general_eval, registry
 from hipbench.budget import budget_used
 from hipbench.costs import COST_COLUMNS, COST_OPTIONAL
 from hipbench.method import untyped_differences
@@ -44,9 +47,10 @@ from hipbench.protocols import protocol_module
 from hipbench.records import COMPLETE, read_json
 
 # Settings that must agree inside one table (everything of the config except method, seed, options).
-COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "data_dir", "budget_rule", "data_split")
+COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "data_dir", "budget_rule", "data_split",
+            "general_eval")
 # COMPARED fields added later, with the value a config without them ran
-LATER_DEFAULTS = {"budget_rule": "uniform", "data_split": "all-train"}
+LATER_DEFAULTS = {"budget_rule": "uniform", "data_split": "all-train", "general_eval": {}}
 
 
 class LeaderboardError(ValueError):
@@ -106,12 +110,13 @@ def optional_columns(protocol: str) -> dict[str, str]:
 
 
 def columns(protocol: str, rows: list[dict] | None = None) -> list[tuple[str, str]]:
-    """The protocol's columns, then the cost columns; with a table's `rows`, without the optional
-    columns none of them has."""
-    every = [*protocol_module(protocol).LEADERBOARD_COLUMNS, *COST_COLUMNS]
-    optional = optional_columns(protocol)
+    """The protocol's columns, then the lm-eval columns the rows (or records' metrics) name, then
+    the cost columns; with a table's `rows`, without the optional columns none of them has."""
+    protocol_columns = protocol_module(protocol).LEADERBOARD_COLUMNS
     if rows is None:
-        return every
+        return [*protocol_columns, *COST_COLUMNS]
+    every = [*protocol_columns, *general_eval.columns(rows), *COST_COLUMNS]
+    optional = optional_columns(protocol)
     return [(key, title) for key, title in every if key not in optional or any(key in row for row in rows)]
 
 
@@ -122,6 +127,8 @@ def columns_note(protocol: str, rows: list[dict] | None = None) -> str:
     optional = optional_columns(protocol)
     shown = {key for key, _ in columns(protocol, rows)} if rows is not None else set()
     extra = [optional[key] for key in optional if key in shown and optional[key]]
+    if any(key.startswith(general_eval.KEY_PREFIX) for key in shown):
+        extra.insert(0, general_eval.NOTE)
     if rows is not None and any(row.get("kind") for row in rows):
         extra.append(EDITORS_NOTE)
     for name in sorted({row["equals"] for row in rows or [] if "equals" in row}):
@@ -249,7 +256,7 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
         if len(same) == 1 and None not in same:  # not a result: another method's, shown as such
             row["equals"] = same.pop()
         optional = optional_columns(protocol)
-        for key, _ in columns(protocol):
+        for key, _ in columns(protocol, [r["metrics"] for r in records]):
             if key in optional and not any(key in r["metrics"] for r in records):
                 continue  # a column no record of the table has (module docstring)
             mean, std, n = mean_std([m.get(key, math.nan) for m in metrics] if "equals" not in row else [])
@@ -271,6 +278,10 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
               "budget_rule": config_value(cfg, "budget_rule")}
     if cfg.get("protocol_options"):
         header["protocol_options"] = cfg["protocol_options"]
+    if cfg.get("general_eval"):
+        scored = [task for r in records for task in r["metrics"].get("general_eval", {}).values()]
+        header["general_eval"] = {**cfg["general_eval"],
+                                  "versions": sorted({task["version"] for task in scored if task.get("version")})}
     if first.get("steps_rule"):  # a protocol with its own step rule (editing: a cap and an early stop)
         header["steps_rule"] = first["steps_rule"]
     return header, method_rows(records, protocol)
@@ -333,6 +344,8 @@ def render_markdown(header: dict, rows: list[dict], paired_section: str = "") ->
          f"lr {header['train']['lr']}); data: {scope}"),
         f"- Budget: {budget_text(header)} "
         f"(targets: {', '.join(header['target_modules'])})",
+        *([f"- General capability: {general_eval.header_text(header['general_eval'])}"]
+          if header.get("general_eval") else []),
         f"- Seeds: {', '.join(map(str, seeds))}; cells are mean ± sample std over seeds",
         f"- Commits: {', '.join(sorted({c for row in rows for c in row['git_commit']}))}",
         "",
@@ -381,7 +394,8 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
         shown = {row["method"] for row in results}
         result_records = [r for r in group if record_label(r) in shown]
         methods, measured = [row["method"] for row in results], comparisons.measured_metrics(results)
-        paired = comparisons.compare(by_method(result_records), header["protocol"])
+        paired = comparisons.compare(by_method(result_records), header["protocol"],
+                                     extra=general_eval.paired_columns([r["metrics"] for r in result_records]))
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))

@@ -33,6 +33,7 @@ from typing import Any
 from hipbench import registry
 from hipbench.budget import DEFAULT_TOLERANCE, RULES
 from hipbench.config import DEFAULT_SEEDS, RunConfig
+from hipbench.general_eval import config_block
 from hipbench.merging import TIES_TRIMS, trim_option
 from hipbench.models import DEFAULT_MODEL
 from hipbench.suite import DATA_SPLITS, SuiteDataError
@@ -77,6 +78,10 @@ class RunGroup:
     # new runs hold a validation split out of training (RunConfig's own default, "all-train", is
     # what records made before validation splits mean)
     data_split: str = "holdout-test"
+    general_eval: str | None = None  # "lm-eval:TASK[,TASK]" (hipbench.general_eval)
+    general_eval_limit: int | None = None
+    general_eval_every_task: bool = False
+    general_eval_include: str | None = None  # a directory of lm-eval task YAMLs
     tuning: dict = field(default_factory=dict)  # provenance of tuned settings (hipbench.tuning.apply_tuned)
 
     def check_names(self) -> None:
@@ -107,12 +112,15 @@ class RunGroup:
                  "merge_rule": self.merge_rule, "merge_instances": self.merge_instances,
                  **trim_option(self.merge_rule, self.ties_trim)}
         protocol_options = {key: value for key, value in given.items() if value is not None}
+        include = str(Path(self.general_eval_include).resolve()) if self.general_eval_include else None
+        general = config_block(self.general_eval, self.general_eval_limit, self.general_eval_every_task, include)
         train = TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr)
         return [RunConfig(method=method, suite=self.suite, model=self.model, seed=seed, budget=self.budget,
                           method_options=dict(sorted(self.options.items())), data_dir=self.data_dir,
                           limit=self.limit, train=train, device=device, protocol_options=protocol_options,
                           trust_remote_code=self.trust_remote_code, svd=self.svd, budget_rule=self.budget_rule,
-                          budget_tolerance=self.budget_tolerance, data_split=self.data_split, tuning=self.tuning)
+                          budget_tolerance=self.budget_tolerance, data_split=self.data_split, general_eval=general,
+                          tuning=self.tuning)
                 for method in self.methods for seed in self.seeds]
 
 
@@ -196,6 +204,8 @@ READERS = {
     "ties_trim": _typed(str, TIES_TRIMS),
     "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool), "data_split": _typed(str, DATA_SPLITS),
     "budget_rule": _typed(str, RULES), "budget_tolerance": _typed(float),
+    "general_eval": _typed(str), "general_eval_limit": _typed(int), "general_eval_every_task": _typed(bool),
+    "general_eval_include": _typed(str),
 }
 assert set(READERS) | {"tuning"} == {f.name for f in dataclasses.fields(RunGroup)}  # tuning: from --tuned only
 

@@ -8,6 +8,7 @@ and starts over otherwise.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
-from hipbench import registry
+from hipbench import general_eval, registry
 from hipbench.budget import budget_used
 from hipbench.config import RunConfig, environment
 from hipbench.costs import peak_memory
@@ -185,6 +186,7 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
     for cfg in configs:
         cfg.validate()
         check_protocol(make_method(cfg.method, cfg.method_options), protocol, cfg.budget)
+    check_general_eval(configs, protocol)
     resolve_model(first.model)
     suite = load_suite(first.suite, first.data_dir, first.limit, first.protocol_options.get("tasks_from"))
     prepare_suite = getattr(protocol_module(protocol), "prepare_suite", None)
@@ -192,6 +194,20 @@ def check(configs: list[RunConfig]) -> tuple[Suite, str]:
         suite = prepare_suite(suite, first)
     suite = with_data_split(suite, first.data_split)
     return suite, protocol
+
+
+def check_general_eval(configs: list[RunConfig], protocol: str) -> None:
+    """`--general-eval`: continual suites only (it scores task boundaries), lm-eval installed and
+    every task name known to it (`hipbench.lmeval_backend.check`), before any model loads."""
+    blocks = {json.dumps(cfg.general_eval, sort_keys=True): cfg.general_eval for cfg in configs if cfg.general_eval}
+    if blocks and protocol != "continual":
+        raise ValueError(f"--general-eval: suite {configs[0].suite} (protocol {protocol}) has no task boundaries to "
+                         "score; it applies to continual suites")
+    if blocks:
+        from hipbench import lmeval_backend
+
+        for block in blocks.values():
+            lmeval_backend.check(block)
 
 
 def prepare(configs: list[RunConfig], log=lambda message: print(message, file=sys.stderr)) -> Prepared:
@@ -238,7 +254,8 @@ def describe(outcome: RunOutcome, protocol: str = "continual") -> str:
     if protocol != "continual":  # the protocol's leaderboard columns
         cells = "  ".join(f"{title} {fmt(m.get(key))}" for key, title in protocol_module(protocol).LEADERBOARD_COLUMNS)
         return f"{outcome.method} seed {outcome.seed}: {cells}  ({m['trainable_params']} trainable) -> {where}"
+    general = "".join(f"  {title} {fmt(m[key])}" for key, title in general_eval.paired_columns([m]))
     return (f"{outcome.method} seed {outcome.seed}: AA {fmt(m['aa'])}  BWT {fmt(m['bwt'])}  "
             f"FWT {fmt(m['fwt'])}  forgetting {fmt(m['forgetting'])}  fact retention "
-            f"{fmt(m['fact_retention'])}  NLL delta {fmt(m['nll_delta'])}  "
+            f"{fmt(m['fact_retention'])}  NLL delta {fmt(m['nll_delta'])}{general}  "
             f"({m['trainable_params']} trainable) -> {where}")

@@ -19,6 +19,8 @@ before, have neither.
 """
 from __future__ import annotations
 
+import json
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hipbench import metrics, scoring
+from hipbench import general_eval, metrics, scoring
 from hipbench.budget import allocate_ranks, default_budget, rank_histogram, rank_summary, target_shapes
 from hipbench.config import RunConfig
 from hipbench.costs import CostMeter, peft_export_mb
@@ -100,15 +102,17 @@ def trained_alone(metrics: dict) -> bool:
 
 
 def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[str, float]]]:
-    """Per-example outcomes behind the table's metrics, where the records keep them: only fact
-    retention (one 0/1 per probe fact the base model knew); task accuracies are recorded as
-    totals, so AA, BWT, FWT and forgetting can be bounded over seeds only."""
+    """Per-example outcomes behind the table's metrics, where the records keep them: fact
+    retention (one 0/1 per probe fact the base model knew) and the lm-eval changes from the base
+    (`hipbench.general_eval.example_scores`); task accuracies are recorded as totals, so AA, BWT,
+    FWT and forgetting can be bounded over seeds only."""
     last = len(result["tasks"])
+    scores = general_eval.example_scores(rows, last)
     facts = {r["after_task"]: r["values"] for r in rows if r.get("metric") == "fact_correct"}
     if 0 not in facts or last not in facts:
-        return {}
+        return scores
     kept = metrics.retained_facts([bool(v) for v in facts[0]], [bool(v) for v in facts[last]])
-    return {"fact_retention": ("probe facts", {str(i): float(v) for i, v in kept.items()})}
+    return {"fact_retention": ("probe facts", {str(i): float(v) for i, v in kept.items()}), **scores}
 
 
 def method_columns(train_log: list[dict]) -> dict[str, float]:
@@ -150,6 +154,33 @@ def evaluate(model: nn.Module, tokenizer, suite: Suite, after_task: int, cfg: Ru
     record.append({"after_task": after_task, "task": "general", "metric": "text_nll", "value": nll, "n": count})
 
 
+# lm-eval rows of the base model, per loaded model and general-eval settings: the base is scored
+# once per process, not once per run (`score_general`)
+_BASE_SCORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def score_general(model: nn.Module, tokenizer, cfg: RunConfig, device: torch.device, record: RunRecord,
+                  after_task: int, task_count: int, base_of: nn.Module) -> None:
+    """Append the lm-eval rows of this boundary when `--general-eval` asks for it there
+    (`hipbench.general_eval.boundaries`); the base model's (boundary 0) come from `base_of`'s
+    memo when another run of this process scored the same model with the same settings."""
+    if after_task not in general_eval.boundaries(cfg.general_eval, task_count):
+        return
+    from hipbench import lmeval_backend
+
+    if after_task == 0:
+        settings = {k: v for k, v in cfg.general_eval.items() if k != "every_task"}
+        key = json.dumps([settings, str(device), cfg.eval_batch_size], sort_keys=True)
+        memo = _BASE_SCORES.setdefault(base_of, {})
+        if key not in memo:
+            memo[key] = lmeval_backend.score(model, tokenizer, cfg.general_eval, device, cfg.eval_batch_size)
+        rows = memo[key]
+    else:
+        rows = lmeval_backend.score(model, tokenizer, cfg.general_eval, device, cfg.eval_batch_size)
+    for row in rows:
+        record.append({"after_task": after_task, **row})
+
+
 def summarize(rows: list[dict], task_names: list[str]) -> dict:
     """Final metrics from measurement rows only."""
     accuracy = metrics.accuracy_matrix(rows, task_names)
@@ -164,6 +195,7 @@ def summarize(rows: list[dict], task_names: list[str]) -> dict:
     )
     result["accuracy_matrix"] = accuracy.tolist()
     result["tasks"] = list(task_names)
+    result.update(general_eval.summarize(rows, last))
     return result
 
 
@@ -258,8 +290,10 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     plan = plan_budget(model, method, cfg)
     model.to(device)
     tokenizer = loaded.tokenizer
+    task_count = len(suite.tasks)
     if resume is None:
         evaluate(model, tokenizer, suite, 0, cfg, device, record)
+        score_general(model, tokenizer, cfg, device, record, 0, task_count, loaded.model)
 
     svd = SVDCache(device=device, solver=cfg.svd)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
@@ -296,6 +330,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                           "seconds": stats.seconds, "trainable": task_trainable,
                           "frozen_adapter_params": getattr(method, "frozen_params", 0)})
         evaluate(model, tokenizer, suite, index, cfg, device, record)
+        score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)
         if save_adapters:
             export_peft_adapter(method.delta_factors(model), record.dir / "adapters" / f"{index:02d}-{task.name}",
                                 loaded.name)
