@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hipbench.cli import main
 from hipbench.config import RunConfig
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers, find_targets, identity_options, \
-    options_as_recorded, options_from_strings
+    identity_named, options_as_recorded, options_from_strings
 from hipbench.methods.hiplora import HiPLoRA, HiPLoRALinear, HiPLoRAOptions
 from hipbench.run_groups import read_sweep_file
 from hipbench.spectral import SVDCache
@@ -88,7 +88,8 @@ def test_old_records_hash_as_forward_and_absolute_and_new_defaults_as_step_and_r
     assert identity_options(old) == recorded  # the identity such a record was hashed with
     typed = {"complement": "forward", "principal": "absolute"}  # --option complement=forward ...
     explicit = identity_options(options_from_strings(HiPLoRAOptions, typed))
-    assert RunConfig(**{**vars(cfg), "method_options": typed}).hash(explicit) == cfg.hash(recorded)
+    named = identity_named(HiPLoRAOptions, typed, "hiplora")  # as hipbench.runner.run_hash reads them
+    assert named == {} and RunConfig(**{**vars(cfg), "method_options": typed}).hash(explicit, named) == cfg.hash(recorded)
     new = identity_options(HiPLoRAOptions())
     assert (new["complement"], new["principal"]) == ("step", "relative")
     assert cfg.hash(new) != cfg.hash(recorded)
@@ -172,7 +173,8 @@ def test_the_ablation_sweep_names_every_budget_and_k_and_the_frozen_row():
 
 def test_rows_that_ran_different_defaults_under_one_label_are_told_apart():
     """`hiplora` typed with no options is the published forward/absolute run in an old record and
-    the step/relative run in a new one: two rows, each named by what it ran; one row where they agree."""
+    the step/relative run in a new one: two rows, the old one named by the defaults it ran
+    (`hipbench.method.untyped_differences`); one row where the records agree."""
     from hipbench.leaderboard import by_method
 
     def record(seed: int, resolved: dict, typed: dict | None = None) -> dict:
@@ -184,5 +186,6 @@ def test_rows_that_ran_different_defaults_under_one_label_are_told_apart():
     new = {**old, "complement": "step", "principal": "relative"}
     rows = by_method([record(1, old), record(2, {**old, "complement": "forward"}), record(3, new)])
     assert {label: [r["config"]["config"]["seed"] for r in group] for label, group in rows.items()} == {
-        "hiplora {complement=forward, principal=absolute}": [1, 2], "hiplora {complement=step, principal=relative}": [3]}
-    assert list(by_method([record(1, old), record(2, {**old, "complement": "forward"})])) == ["hiplora"]
+        "hiplora [complement=forward,principal=absolute]": [1, 2], "hiplora": [3]}
+    assert list(by_method([record(1, old), record(2, {**old, "complement": "forward"})])) == [
+        "hiplora [complement=forward,principal=absolute]"]
