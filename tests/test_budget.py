@@ -196,7 +196,8 @@ def test_leaderboards_show_budget_used_from_each_records_own_counts(tmp_path):
     assert len(used) == 1 and 0.85 < next(iter(used)) < 0.9  # the uniform rule's shortfall, never stored
     table = json.loads((tmp_path / "continual__smollm2-135m.json").read_text())
     rows = {row["method"]: row for row in table["rows"]}
-    assert rows["hiplora"]["budget_used"] == sorted(used) and rows["lora"]["budget_used"] == [1.0]
+    hiplora = rows["hiplora [complement=forward,principal=absolute]"]  # the defaults those records ran
+    assert hiplora["budget_used"] == sorted(used) and rows["lora"]["budget_used"] == [1.0]
     assert table["header"]["budget_rule"] == "uniform"
     markdown = (tmp_path / "continual__smollm2-135m.md").read_text()
     assert "Budget used" in next(line for line in markdown.splitlines() if line.startswith("| Method"))
