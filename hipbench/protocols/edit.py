@@ -167,6 +167,21 @@ def learned(model: nn.Module, tokenizer, requests: list[EditRequest], cfg: RunCo
     return all(s.predicted == s.target for s in scores)
 
 
+def base_knows(model: nn.Module, tokenizer, requests: list[EditRequest], device: torch.device, batch_size: int,
+               max_length: int) -> list[bool | None]:
+    """The base-knowledge check (filter `base_predicts_ground_truth`): per request, is every token
+    of its `ground_truth` the teacher-forced arg-max after its prompt (None: no ground truth)?
+    One function, so `scripts/count_known_edits.py` counts exactly what a run keeps."""
+    with_truth = [i for i, r in enumerate(requests) if r.ground_truth is not None]
+    scores = scoring.teacher_forced(model, tokenizer, [(requests[i].prompt, requests[i].ground_truth)
+                                                       for i in with_truth], device, batch_size, max_length,
+                                    desc="base knowledge")
+    knows: list[bool | None] = [None] * len(requests)
+    for i, score in zip(with_truth, scores):
+        knows[i] = score.predicted == score.target
+    return knows
+
+
 def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cfg: RunConfig,
                    device: torch.device) -> tuple[list[int], dict]:
     """Positions in `suite.edits` of the first N requests that pass the suite's filter, and what
@@ -177,11 +192,8 @@ def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cf
     rule = edit_filter(suite)
     if rule not in (None, BASE_FILTER):
         raise SuiteDataError(f"suite {suite.name}: unknown edit filter '{rule}' (known: {BASE_FILTER})")
-    with_truth = [i for i, r in enumerate(candidates) if r.ground_truth is not None]
-    scores = scoring.teacher_forced(model, tokenizer, [(candidates[i].prompt, candidates[i].ground_truth)
-                                                       for i in with_truth], device, cfg.eval_batch_size,
-                                    cfg.train.max_length, desc="base knowledge")
-    known = {i: s.predicted == s.target for i, s in zip(with_truth, scores)}  # by candidate index
+    knows = base_knows(model, tokenizer, candidates, device, cfg.eval_batch_size, cfg.train.max_length)
+    known = {i: k for i, k in enumerate(knows) if k is not None}  # by candidate index
     passed = [i for i in range(len(candidates)) if rule != BASE_FILTER or known.get(i, False)]
     info = {"filter": rule or "none", "filter_candidates": len(candidates), "filter_passed": len(passed),
             "filter_pass_rate": len(passed) / len(candidates),
