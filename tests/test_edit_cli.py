@@ -85,7 +85,7 @@ def test_edit_options_are_refused_by_other_suites_and_checked_by_the_edit_suite(
     assert result.exit_code == 1 and "--edit-mode does not apply to suite continual" in result.output
     result = invoke("run", "--method", "lora", *TINY, "--num-edits", "0", "--out", str(tmp_path))
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: --num-edits must be a positive integer (got 0)"
+    assert result.output.strip() == "Error: --num-edits must be a positive integer or 'all' (got 0)"
 
 
 def test_an_editor_runs_end_to_end_beside_an_adapter_and_shares_its_table(tmp_path, monkeypatch):
@@ -120,3 +120,55 @@ def test_editor_misuse_fails_in_one_line_before_loading(tmp_path, args, message)
                     str(tmp_path))
     assert result.exit_code == 1 and f"Error: {message}" in result.output, result.output
     assert "loading model" not in result.output
+
+
+def write_requests(path: Path, count: int) -> str:
+    """An EasyEdit request file of `count` synthetic requests (the tiny model knows none of them)."""
+    path.write_text(json.dumps([{"prompt": f"The colour of box {i} is", "subject": f"box {i}", "target_new": "blue",
+                                 "ground_truth": "red", "locality_prompt": f"The size of bag {i} is",
+                                 "locality_ground_truth": "small"} for i in range(count)]))
+    return str(path)
+
+
+def test_num_edits_all_edits_every_request_that_passes_and_names_its_table(tmp_path):
+    out, boards = tmp_path / "runs", tmp_path / "lb"
+    data = write_requests(tmp_path / "edits.json", 12)  # 11 after the 10 % validation hold-out
+    result = invoke("run", "--method", "lora", *TINY[:-2], "--num-edits", "all", "--data", data, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    run = next(out.glob("edit/tiny-llama/lora/seed-1-*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_edits"] == 11 == metrics["filter_passed"] and len(metrics["train"]) == 11
+    assert metrics["tasks"][0].startswith("sequential editing, N = 11 (all that pass the filter), ")
+    assert json.loads((run / "config.json").read_text())["config"]["protocol_options"]["num_edits"] == "all"
+    assert invoke("leaderboard", str(out), "--out", str(boards)).exit_code == 0
+    assert len(list(boards.glob("edit__tiny-llama__*num_edits-all*.md"))) == 1
+
+
+def test_num_edits_all_on_a_suite_nobody_knows_fails_naming_the_filter(tmp_path):
+    result = invoke("run", "--method", "lora", *TINY, "--num-edits", "all", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: suite edit: only 0 of 3 edit requests pass the filter base_predicts_ground_truth (after --limit 4) "
+        "(1 more held out as validation: --data-split holdout-test); --num-edits all needs 1")
+
+
+@pytest.mark.parametrize("value", ["many", "1.5", ""])
+def test_a_bad_num_edits_fails_in_one_line(tmp_path, value):
+    result = invoke("run", "--method", "lora", *TINY, "--num-edits", value, "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: --num-edits: expected a positive integer or 'all', got {value!r}"
+
+
+def test_a_sweep_file_takes_num_edits_all_and_refuses_a_quoted_count(tmp_path):
+    from hipbench.run_groups import SweepFileError, read_sweep_file
+
+    good = tmp_path / "good.yaml"
+    good.write_text("runs:\n  - {methods: [rome, lora], suite: edit, num_edits: all}\n"
+                    "  - {methods: [memit], suite: edit, edit_mode: batch, num_edits: 100}\n")
+    first, second = read_sweep_file(good)
+    assert first.num_edits == "all" and second.num_edits == 100
+    assert first.configs("cpu")[0].protocol_options == {"num_edits": "all"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs:\n  - {methods: [lora], suite: edit, num_edits: '10'}\n")
+    with pytest.raises(SweepFileError, match=r"runs\[0\]: field 'num_edits': expected an integer or 'all', got '10'"):
+        read_sweep_file(bad)

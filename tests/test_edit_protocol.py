@@ -70,9 +70,15 @@ def test_options_default_to_sequential_ten_edits_and_thirty_steps_for_the_cli_de
     assert edit.resolve_options(config("batch", 4, steps=7)).steps_per_edit == 7  # an explicit --steps is the cap
 
 
+def test_num_edits_all_means_every_request_that_passes():
+    cfg = RunConfig(method="lora", suite="edit", model="m", seed=1, protocol_options={"num_edits": "all"})
+    assert edit.resolve_options(cfg).num_edits is None
+
+
 @pytest.mark.parametrize("options,message", [
     ({"edit_mode": "parallel"}, "--edit-mode parallel: expected one of single, batch, sequential"),
-    ({"num_edits": 0}, "--num-edits must be a positive integer (got 0)"),
+    ({"num_edits": 0}, "--num-edits must be a positive integer or 'all' (got 0)"),
+    ({"num_edits": "most"}, "--num-edits must be a positive integer or 'all' (got 'most')"),
 ])
 def test_bad_options_fail_naming_the_option(options, message):
     cfg = RunConfig(method="lora", suite="edit", model="m", seed=1, protocol_options=options)

@@ -18,7 +18,8 @@ Every adapter method gets the same rule:
   taught the default model to put a newline after every prompt of the edited kind (a smoke run
   measured locality answers replaced by "\n").
 
-Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10):
+Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10, or `all`: every request that
+passes the filter, the largest N the suite allows on the model; batch mode's batch size is N):
 - **single**: each request on a fresh copy of the base model with a fresh method instance,
   initialised and fed exactly as if it were the run's only edit, measured right after its edit; metrics averaged over requests, general capability measured
   after every edit and averaged, spectral diagnostics of the last edit's adapter.
@@ -98,6 +99,7 @@ TUNING_OBJECTIVE = ("mean of validation reliability and locality", ("reliability
 MODES = ("single", "batch", "sequential")
 DEFAULT_MODE = "sequential"
 DEFAULT_NUM_EDITS = 10
+ALL_EDITS = "all"  # --num-edits all: every request that passes the filter
 DEFAULT_STEPS_PER_EDIT = 30
 CHECK_EVERY = 1  # steps between early-stop checks
 BASE_FILTER = "base_predicts_ground_truth"  # a suite's definition["filter"] that asks for the filter
@@ -108,7 +110,7 @@ class EditPlan:
     """The resolved protocol options of one run (recorded in its metrics)."""
 
     mode: str
-    num_edits: int
+    num_edits: int | None  # None: all requests that pass the filter (--num-edits all)
     steps_per_edit: int
     data: str | None
 
@@ -120,8 +122,10 @@ def resolve_options(cfg: RunConfig) -> EditPlan:
     if mode not in MODES:
         raise ValueError(f"--edit-mode {mode}: expected one of {', '.join(MODES)}")
     num_edits = options.get("num_edits", DEFAULT_NUM_EDITS)
-    if isinstance(num_edits, bool) or not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"--num-edits must be a positive integer (got {num_edits!r})")
+    if num_edits == ALL_EDITS:
+        num_edits = None
+    elif isinstance(num_edits, bool) or not isinstance(num_edits, int) or num_edits < 1:
+        raise ValueError(f"--num-edits must be a positive integer or '{ALL_EDITS}' (got {num_edits!r})")
     steps = DEFAULT_STEPS_PER_EDIT if cfg.train.steps == TrainConfig.steps else cfg.train.steps
     return EditPlan(mode, num_edits, steps, options.get("data"))
 
@@ -198,13 +202,13 @@ def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cf
     info = {"filter": rule or "none", "filter_candidates": len(candidates), "filter_passed": len(passed),
             "filter_pass_rate": len(passed) / len(candidates),
             "base_knows_ground_truth": (sum(known.values()) / len(known)) if known else math.nan}
-    if len(passed) < plan.num_edits:
+    if len(passed) < (plan.num_edits or 1):
         where = f"--data {plan.data}" if plan.data else f"suite {suite.name}"
         raise SuiteDataError(f"{where}: only {len(passed)} of {len(candidates)} edit requests "
                              f"{'pass the filter ' + rule if rule else 'are available'}"
                              f"{' (after --limit ' + str(cfg.limit) + ')' if cfg.limit else ''}"
                              f"{held_out_note(suite, cfg)}; "
-                             f"--num-edits {plan.num_edits} needs {plan.num_edits}")
+                             f"--num-edits {plan.num_edits or ALL_EDITS} needs {plan.num_edits or 1}")
     return passed[:plan.num_edits], info
 
 
@@ -353,11 +357,12 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     result.update({key: result["spectral"]["mean"][key] for key in ("principal_energy", "drift_left", "drift_right")})
     steps = [entry["steps"] for entry in log]
     result.update(selection)
+    count = f"N = {len(requests)}" + (" (all that pass the filter)" if plan.num_edits is None else "")
     result.update({
-        "tasks": [f"{plan.mode} editing, N = {plan.num_edits}, " + (
+        "tasks": [f"{plan.mode} editing, {count}, " + (
             f"{method.name}'s own procedure" if is_editor(method) else
             f"at most {plan.steps_per_edit} steps per {'edit' if plan.mode != 'batch' else 'batch'} (early stop)")],
-        "edit_mode": plan.mode, "num_edits": plan.num_edits, "steps_per_edit": plan.steps_per_edit,
+        "edit_mode": plan.mode, "num_edits": len(requests), "steps_per_edit": plan.steps_per_edit,
         "steps_rule": steps_rule, "data_source": plan.data or f"suite {suite.name}",
         "data_format": suite.definition.get("edit_data", {}).get("format", "suite"),
         "mean_steps": sum(steps) / len(steps), "learned_share": sum(e["learned"] for e in log) / len(log),
