@@ -172,3 +172,47 @@ def test_a_sweep_file_takes_num_edits_all_and_refuses_a_quoted_count(tmp_path):
     bad.write_text("runs:\n  - {methods: [lora], suite: edit, num_edits: '10'}\n")
     with pytest.raises(SweepFileError, match=r"runs\[0\]: field 'num_edits': expected an integer or 'all', got '10'"):
         read_sweep_file(bad)
+
+
+@pytest.mark.parametrize("method,options", [
+    ("lora", ["--steps", "2"]),
+    ("memit", ["--option", "prefixes=5x2", "--option", "stats_tokens=2000", "--option", "v_num_grad_steps=5"]),
+])
+def test_batch_mode_edits_batches_of_1_10_and_100(method, options, tmp_path, monkeypatch):
+    """MEMIT's regime: N requests as one batch, for an adapter (one task of N requests) and an
+    editor (one `edit` call with N requests, solved together)."""
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "runs"
+    data = write_requests(tmp_path / "edits.json", 112)  # 101 after the 10 % validation hold-out
+    for size in (1, 10, 100):
+        result = invoke("run", "--method", method, "--suite", "edit", "--model", "tiny-llama", "--device", "cpu",
+                        "--seeds", "1", *options, "--edit-mode", "batch", "--num-edits", str(size), "--data", data,
+                        "--out", str(out))
+        assert result.exit_code == 0, result.output
+    runs = {json.loads((run / "metrics.json").read_text())["num_edits"]: run for run in out.glob(f"edit/*/{method}/*")}
+    assert sorted(runs) == [1, 10, 100]
+    for size, run in runs.items():
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["edit_mode"] == "batch" and [t["task"] for t in metrics["train"]] == [f"batch-of-{size}"]
+        selection = json.loads((run / "measurements.jsonl").read_text().splitlines()[0])
+        assert len(selection["edits"]) == size
+        if method == "memit":  # one least-squares update per layer for the whole batch: rank <= batch size
+            assert metrics["method_kind"] == "editor" and 1 <= metrics["rank"] <= size
+            assert metrics["changed_params"] > 0
+
+
+def test_tune_picks_an_editors_layers_on_validation_edits(tmp_path, monkeypatch):
+    """The command the README gives for SmolLM2's editor layers, end to end on the tiny model."""
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    data = write_requests(tmp_path / "edits.json", 20)  # 2 held out as validation edits
+    out = tmp_path / "tuning"
+    result = invoke("tune", "--method", "rome", "--suite", "edit", "--model", "tiny-llama", "--device", "cpu",
+                    "--data", data, "--num-edits", "2", "--option", "prefixes=5x2", "--option", "stats_tokens=2000",
+                    "--space", "layers=0,1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "tuned.json").read_text())["rome"]
+    assert entry["options"]["layers"] in ("0", "1") and len(entry["trials"]) == 2
+    trials = [json.loads(p.read_text()) for p in (out / "runs").glob("edit/tiny-llama/rome/*/config.json")]
+    assert len(trials) == 2 and {t["config"]["data_split"] for t in trials} == {"holdout-validation"}
+    assert {t["config"]["method_options"]["layers"] for t in trials} == {"0", "1"}
+    assert all(t["suite_definition"]["scored_split"] == "validation" for t in trials)
