@@ -5,7 +5,7 @@
 arg-max after the edit prompt. A run keeps exactly these requests, in suite order, before it takes
 its first N, so the count is the largest `--num-edits` the suite allows on this model (less the
 10 % a `--data-split holdout-*` run holds out). The check runs the protocol's defaults (float32 on
-the CPU, its evaluation batch size and length) and takes a few minutes on one core.
+the CPU, its evaluation batch size and length) on one thread (`--threads`): about a minute.
 
     python scripts/count_known_edits.py > leaderboards/checks/edit-known-smollm2.txt
 """
@@ -27,7 +27,11 @@ from hipbench.tasks import edit
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help="a --model value of hipbench run")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args()
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1 (got {args.threads})")
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     loaded = load_model(args.model)
     requests = edit.build_requests()
@@ -38,7 +42,8 @@ def main() -> None:
     published = edit.PUBLISHED_REQUESTS
     lines = [f"# requests of the built-in edit suite that {loaded.name} knows (filter {edit.BASE_FILTER})",
              "made with: python scripts/count_known_edits.py"
-             + (f" --model {args.model}" if args.model != DEFAULT_MODEL else ""),
+             + (f" --model {args.model}" if args.model != DEFAULT_MODEL else "")
+             + (f" --threads {args.threads}" if args.threads != 1 else ""),
              f"model: {loaded.name}; torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
              f"{platform.machine()} CPU, float32; {seconds:.0f} s",
              "", f"{'relation':<16} {'part':<9} {'requests':>8} {'known':>6} {'share':>6}"]
