@@ -33,7 +33,8 @@ Requests are interleaved round-robin over the relations, so any prefix (`--num-e
 four relations of their own: a company's, a region's and a person's country, a US city's state)
 whose requests come after the 439, interleaved among themselves, with targets and locality anchors
 drawn from the same generator after the published draws: the published requests keep their order,
-targets and anchors exactly (a test pins their hash). City and landmark targets of the extension
+targets and anchors exactly (a test pins their hash), and the validation hold-out
+(`hipbench.suite.hold_out_validation`) draws them as when they were all there was. City and landmark targets of the extension
 may be any country with a known language (`ALL_COUNTRY_LANGUAGES`); the published ones keep the
 original map. `scripts/count_known_edits.py` counts what SmolLM2 knows
 (`leaderboards/checks/edit-known-smollm2.txt`). The protocol keeps only requests whose `ground_truth` the
@@ -48,7 +49,7 @@ from itertools import zip_longest
 from typing import Mapping
 from pathlib import Path
 
-from hipbench.suite import EditRequest, Example, Suite, SuiteSpec
+from hipbench.suite import APPENDED_AFTER, EditRequest, Example, Suite, SuiteSpec
 from hipbench.tasks import edit_facts as facts
 from hipbench.tasks import edit_facts_extension as more
 from hipbench.tasks.general import preservation_set, probe_set
@@ -212,7 +213,7 @@ def load(data_dir: Path | None = None) -> Suite:
                        "requests": sum(1 for q in requests if q.relation == r.name)} for r in RELATIONS],
         "extension": [{"name": r.name, "rows": len(r.rows), "prompt": r.prompt} for r in EXTENSION],
         "requests": len(requests),
-        "published_requests": PUBLISHED_REQUESTS,
+        APPENDED_AFTER: PUBLISHED_REQUESTS,  # the validation hold-out draws the two parts apart
         "locality": f"rows with index % {ANCHOR_EVERY} == {ANCHOR_EVERY - 1} are never edited; each request "
                     "has one anchor of its own relation and one of another",
         "order": "round-robin over relations",

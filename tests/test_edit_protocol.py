@@ -253,6 +253,19 @@ def test_data_file_replaces_the_suite_requests_and_is_recorded(tmp_path):
     assert edit.prepare_suite(suite, cfg) is suite
 
 
+def test_a_data_file_replacing_the_built_in_requests_is_held_out_as_one_part(tmp_path):
+    """The built-in suite's "appended after 439" applies to its own requests, not to a file's."""
+    from hipbench.suite import APPENDED_AFTER, hold_out_validation
+    from hipbench.tasks import edit as built_in
+
+    data = tmp_path / "edits.json"
+    data.write_text(json.dumps([{"src": f"q{i}?", "alt": f"a{i}", "answers": ["t"]} for i in range(600)]))
+    suite = edit.prepare_suite(built_in.load(), config("sequential", 2, data=str(data)))
+    assert APPENDED_AFTER not in suite.definition and len(suite.edits) == 600
+    plain = replace(suite, definition={})
+    assert hold_out_validation(suite).validation_edits == hold_out_validation(plain).validation_edits
+
+
 def test_edits_train_the_target_tokens_without_the_closing_newline(tiny, monkeypatch):
     """train_task(terminate=False) scores the answer alone: 13 prompt + 4 answer bytes per step, not 18."""
     model, tokenizer = tiny

@@ -129,6 +129,22 @@ def test_the_published_records_edited_published_requests_in_suite_order():
         assert picked == sorted(picked) and selection["filter_candidates"] == edit_suite.PUBLISHED_REQUESTS, path
 
 
+def test_the_published_requests_keep_their_side_of_the_validation_split(suite):
+    """A run with --data-split holdout-* made before the extension edited (or validated on) the
+    same published requests as one made after it."""
+    from hipbench.suite import VALIDATION_SHARE, hold_out_validation
+
+    grown = hold_out_validation(suite)
+    published = edit_suite.PUBLISHED_REQUESTS
+    before = hold_out_validation(dataclasses.replace(suite, edits=suite.edits[:published], definition={
+        k: v for k, v in suite.definition.items() if k != "published_requests"}))
+    assert grown.validation_edits[:len(before.validation_edits)] == before.validation_edits
+    assert grown.edits[:len(before.edits)] == before.edits
+    appended = len(suite.edits) - published
+    assert len(grown.validation_edits) == len(before.validation_edits) + round(VALIDATION_SHARE * appended)
+    assert set(grown.edits).isdisjoint(grown.validation_edits)
+
+
 def test_extension_rows_are_new_facts_with_one_subject_each():
     for name in {r.name for r in EVERY_RELATION}:
         subjects = [s for r in EVERY_RELATION if r.name == name for s, _ in r.rows]

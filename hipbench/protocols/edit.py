@@ -91,7 +91,7 @@ from hipbench.protocols.edit_resume import (CHECKPOINT_VERSION, Cadence, read_ch
                                             request_pairs)
 from hipbench.records import RunRecord
 from hipbench.spectral import SVDCache, spectral_diagnostics
-from hipbench.suite import EditRequest, Example, Suite, SuiteDataError, TaskData
+from hipbench.suite import APPENDED_AFTER, EditRequest, Example, Suite, SuiteDataError, TaskData
 from hipbench.train import NonFiniteLoss, TrainConfig, train_task
 
 OPTIONS: frozenset[str] = frozenset({"edit_mode", "num_edits", "data"})
@@ -142,7 +142,8 @@ def prepare_suite(suite: Suite, cfg: RunConfig) -> Suite:
     requests = requests[:cfg.limit] if cfg.limit is not None else requests
     data = {"file": plan.data, "format": kind, "records": total, "used": len(requests),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "filter": None}
-    return replace(suite, edits=requests, definition={**suite.definition, "edit_data": data})
+    kept = {k: v for k, v in suite.definition.items() if k != APPENDED_AFTER}  # the file's requests: one part
+    return replace(suite, edits=requests, definition={**kept, "edit_data": data})
 
 
 def held_out_note(suite: Suite, cfg: RunConfig) -> str:
