@@ -56,7 +56,8 @@ def main() -> None:
                          f"{known[relation] / total[relation]:>6.0%}")
     for part, indices in parts:
         passed = sum(bool(knows[i]) for i in indices)
-        lines.append(f"{part} requests (positions {indices.start}-{indices.stop - 1}): {passed} of {len(indices)} known")
+        where = f"positions {indices.start}-{indices.stop - 1}"
+        lines.append(f"{part} requests ({where}): {passed} of {len(indices)} known")
     lines.append(f"all requests: {sum(map(bool, knows))} of {len(requests)} known")
     print("\n".join(lines))
 

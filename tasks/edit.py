@@ -30,23 +30,25 @@ Requests are interleaved round-robin over the relations, so any prefix (`--num-e
 **Extension.** The tables above made the 439 requests that the published records drew from
 (`PUBLISHED_REQUESTS`); of them SmolLM2 knows about half. `EXTENSION` appends more tables
 (`hipbench.tasks.edit_facts_extension`: more rows of the same relations, with their prompts, and
-four relations of their own: a company's, a region's and a person's country, a US city's state)
-whose requests come after the 439, interleaved among themselves, with targets and locality anchors
-drawn from the same generator after the published draws: the published requests keep their order,
-targets and anchors exactly (a test pins their hash), and the validation hold-out
-(`hipbench.suite.hold_out_validation`) draws them as when they were all there was. City and landmark targets of the extension
-may be any country with a known language (`ALL_COUNTRY_LANGUAGES`); the published ones keep the
-original map. `scripts/count_known_edits.py` counts what SmolLM2 knows
-(`leaderboards/checks/edit-known-smollm2.txt`). The protocol keeps only requests whose `ground_truth` the
+four relations of their own, a company's, a region's and a person's country and a US city's state,
+each with the best of three to five wordings tried, as above) whose requests come after the 439,
+interleaved among themselves, with targets and locality anchors drawn from the same generator after
+the published draws. The published requests keep their order, targets and anchors exactly (a test
+pins their hash), and the validation hold-out (`hipbench.suite.hold_out_validation`) draws them as
+when they were all there was. City and landmark targets of the extension may be any country with a
+known language (`ALL_COUNTRY_LANGUAGES`); the published ones keep the original map.
+`scripts/count_known_edits.py` counts what SmolLM2 knows (`leaderboards/checks/edit-known-smollm2.txt`).
+
+The protocol keeps only requests whose `ground_truth` the
 base model predicts under teacher forcing (the filter and its pass rate are recorded), then takes
 the first N. Everything is fixed data: no randomness beyond the seeded draws, no network.
 """
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import zip_longest
-from typing import Mapping
 from pathlib import Path
 
 from hipbench.suite import APPENDED_AFTER, EditRequest, Example, Suite, SuiteSpec
