@@ -20,8 +20,8 @@ from hipbench.jobs import Job
 from hipbench.leaderboard import LeaderboardError, write_leaderboards
 from hipbench.merging import TIES_TRIMS
 from hipbench.models import ALIASES, DEFAULT_MODEL, ModelError, cache_dir
-from hipbench.run_groups import (DEVICES, EDIT_MODES, SVD_SOLVERS, RunGroup, parse_ints, parse_option_pairs,
-                                 read_sweep_file, split_names)
+from hipbench.run_groups import (DEVICES, EDIT_MODES, SVD_SOLVERS, RunGroup, parse_ints, parse_num_edits,
+                                 parse_option_pairs, read_sweep_file, split_names)
 from hipbench.runner import RunOutOfMemory
 from hipbench.suite import DATA_SPLITS, SuiteDataError
 from hipbench.sweeping import EXECUTORS, SweepError, check_jobs
@@ -69,7 +69,9 @@ def run_options(required: bool):
         click.option("--save-adapters", is_flag=True, help="Write each task's adapter in PEFT format."),
         click.option("--edit-mode", type=click.Choice(EDIT_MODES), default=None,
                      help="Editing suites: one edit at a time on a fresh model, all at once, or one after another."),
-        click.option("--num-edits", type=int, default=None, help="Editing suites: number of edits N."),
+        click.option("--num-edits", default=None,
+                     help="Editing suites: number of edits N (batch mode: the batch size), or 'all': every request "
+                          "the base model knows."),
         click.option("--data", "data_file", default=None, type=click.Path(dir_okay=False),
                      help="Editing suites: an EasyEdit, ZsRE or CounterFact JSON file (format detected)."),
         click.option("--tasks-from", default=None, help="Merging suites: the suite whose tasks get one adapter each."),
@@ -114,6 +116,8 @@ def group_from_options(methods, suite, model, budget, budget_rule, budget_tolera
         seed_list = parse_ints(seeds)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--seeds")
+    if num_edits is not None:
+        num_edits = parse_num_edits(num_edits)
     try:
         option_strings = parse_option_pairs(options)
     except ValueError as error:

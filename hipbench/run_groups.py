@@ -65,7 +65,7 @@ class RunGroup:
     options: dict[str, str] = field(default_factory=dict)
     save_adapters: bool = False
     edit_mode: str | None = None
-    num_edits: int | None = None
+    num_edits: int | str | None = None  # a count, or "all" (every request that passes the filter)
     data: str | None = None
     tasks_from: str | None = None
     merge_rule: str | None = None
@@ -139,6 +139,21 @@ def parse_ints(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
+def parse_num_edits(value: Any) -> int | str:
+    """`--num-edits`: a count, or `all` (every request that passes the suite's filter); ranges are
+    the edit protocol's to check, as for a count typed in a sweep file."""
+    if value == "all":
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise ValueError(f"--num-edits: expected a positive integer or 'all', got {value!r}")
+
+
 def parse_option_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """`--option KEY=VALUE` strings as a dict."""
     options = {}
@@ -195,11 +210,21 @@ def _typed(kind: type, choices: tuple[str, ...] = ()):
     return read
 
 
+def _num_edits(value: Any) -> int | str:
+    """A sweep file's `num_edits`: a YAML integer or `all` (not a number in quotes)."""
+    if isinstance(value, str) and value != "all":
+        raise ValueError(f"expected an integer or 'all', got {value!r}")
+    try:
+        return parse_num_edits(value)
+    except ValueError:
+        raise ValueError(f"expected an integer or 'all', got {value!r}") from None
+
+
 READERS = {
     "methods": _names, "suite": _typed(str), "model": _typed(str), "seeds": _seeds,
     "budget": _typed(int), "steps": _typed(int), "limit": _typed(int), "batch_size": _typed(int),
     "lr": _typed(float), "device": _typed(str, DEVICES), "data_dir": _typed(str), "options": _option_values,
-    "save_adapters": _typed(bool), "edit_mode": _typed(str, EDIT_MODES), "num_edits": _typed(int),
+    "save_adapters": _typed(bool), "edit_mode": _typed(str, EDIT_MODES), "num_edits": _num_edits,
     "data": _typed(str), "tasks_from": _typed(str), "merge_rule": _typed(str), "merge_instances": _typed(int),
     "ties_trim": _typed(str, TIES_TRIMS),
     "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool), "data_split": _typed(str, DATA_SPLITS),

@@ -148,6 +148,20 @@ def _held_out(count: int, salt: str) -> set[int]:
     return set(chosen)
 
 
+APPENDED_AFTER = "published_requests"  # a suite definition's count of requests that others were appended after
+
+
+def _held_out_edits(count: int, published: int | None) -> set[int]:
+    """Which edit requests are held out. Where a suite appended requests after `published` ones
+    (the built-in edit suite's extension), the published ones are drawn exactly as when they were
+    all there was and the appended ones by a draw of their own, so a suite that grows keeps every
+    earlier request on its side of the split (and runs made before it grew keep their requests)."""
+    if not published or count <= published:
+        return _held_out(count, "edits")
+    appended = _held_out(count - published, "edits appended") if count - published >= 2 else set()
+    return _held_out(published, "edits") | {published + i for i in appended}
+
+
 def hold_out_validation(suite: Suite) -> Suite:
     """Carve each task's validation split from its training examples, and validation requests from
     the edit requests, by a fixed-seed draw per task (so every method, seed and run sees the same
@@ -162,7 +176,7 @@ def hold_out_validation(suite: Suite) -> Suite:
                              validation=tuple(e for i, e in enumerate(task.train) if i in held)))
     edits, validation_edits = suite.edits, ()
     if len(suite.edits) >= 2:
-        held = _held_out(len(suite.edits), "edits")
+        held = _held_out_edits(len(suite.edits), suite.definition.get(APPENDED_AFTER))
         edits = tuple(r for i, r in enumerate(suite.edits) if i not in held)
         validation_edits = tuple(r for i, r in enumerate(suite.edits) if i in held)
     split = {"share": VALIDATION_SHARE, "seed": VALIDATION_SEED,

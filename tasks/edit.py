@@ -25,19 +25,35 @@ The reversed prompts are ambiguous in the real world (Cairo is also Egypt's capi
 counterfactual the edited subject is the answer, as in EasyEdit's "logical generalization".
 
 Requests are interleaved round-robin over the relations, so any prefix (`--num-edits N`,
-`--limit`) mixes every kind of fact. The protocol keeps only requests whose `ground_truth` the
+`--limit`) mixes every kind of fact.
+
+**Extension.** The tables above made the 439 requests that the published records drew from
+(`PUBLISHED_REQUESTS`); of them SmolLM2 knows about half. `EXTENSION` appends more tables
+(`hipbench.tasks.edit_facts_extension`: more rows of the same relations, with their prompts, and
+four relations of their own, a company's, a region's and a person's country and a US city's state,
+each with the best of three to five wordings tried, as above) whose requests come after the 439,
+interleaved among themselves, with targets and locality anchors drawn from the same generator after
+the published draws. The published requests keep their order, targets and anchors exactly (a test
+pins their hash), and the validation hold-out (`hipbench.suite.hold_out_validation`) draws them as
+when they were all there was. City and landmark targets of the extension may be any country with a
+known language (`ALL_COUNTRY_LANGUAGES`); the published ones keep the original map.
+`scripts/count_known_edits.py` counts what SmolLM2 knows (`leaderboards/checks/edit-known-smollm2.txt`).
+
+The protocol keeps only requests whose `ground_truth` the
 base model predicts under teacher forcing (the filter and its pass rate are recorded), then takes
 the first N. Everything is fixed data: no randomness beyond the seeded draws, no network.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from pathlib import Path
 
-from hipbench.suite import EditRequest, Example, Suite, SuiteSpec
+from hipbench.suite import APPENDED_AFTER, EditRequest, Example, Suite, SuiteSpec
 from hipbench.tasks import edit_facts as facts
+from hipbench.tasks import edit_facts_extension as more
 from hipbench.tasks.general import preservation_set, probe_set
 
 SEED = 5
@@ -59,6 +75,7 @@ class Relation:
     prompt: str
     rephrases: tuple[str, ...]
     portability: tuple[str, str] | None = None
+    languages: Mapping[str, str] = field(default_factory=lambda: facts.COUNTRY_LANGUAGE)  # "language" portability
 
 
 RELATIONS = (
@@ -84,6 +101,36 @@ RELATIONS = (
              ("{s} can be found in the country of", "Q: In which country is {s}?\nA:"),
              ("Near {s}, most people speak", "language")),
 )
+PUBLISHED_REQUESTS = 439  # requests of RELATIONS: what every record made before EXTENSION drew from
+
+
+def _more(name: str, rows: list[tuple[str, str]]) -> Relation:
+    """An extension table of a published relation: its prompts, with the larger language map."""
+    published = next(r for r in RELATIONS if r.name == name)
+    return replace(published, rows=tuple(rows), languages=more.ALL_COUNTRY_LANGUAGES)
+
+
+EXTENSION = (
+    _more("capital", more.MORE_CAPITALS),
+    _more("capital", more.STATE_CAPITALS),
+    _more("capital", more.PROVINCE_CAPITALS),
+    _more("city-country", more.MORE_CITY_COUNTRIES),
+    _more("continent", more.MORE_CONTINENTS),
+    _more("symbol", more.MORE_SYMBOLS),
+    _more("author", more.MORE_AUTHORS),
+    _more("language", more.MORE_LANGUAGES),
+    _more("currency", more.MORE_CURRENCIES),
+    _more("maker", more.MORE_MAKERS),
+    _more("landmark", more.MORE_LANDMARKS),
+    Relation("company-country", tuple(more.COMPANY_COUNTRIES), "The company {s} is based in the country of",
+             ("{s} is a company from the country of", "{s} is a company based in the country of")),
+    Relation("city-state", tuple(more.CITY_STATES), "{s} is located in the US state of",
+             ("{s} is a city in the state of", "{s} is a city in the US state of")),
+    Relation("region-country", tuple(more.REGION_COUNTRIES), "{s} is a region in the country of",
+             ("{s} is located in the country of", "{s} is part of the country of")),
+    Relation("person-country", tuple(more.PERSON_COUNTRIES), "{s} is a famous person from the country of",
+             ("{s} was born in the country of", "{s} came from the country of")),
+)
 
 
 def sentence(template: str, subject: str, obj: str = "") -> str:
@@ -101,8 +148,8 @@ def _targets(relation: Relation, subject: str, truth: str) -> list[str]:
     only countries whose language is known, differs from the true country's and is not English)."""
     objects = sorted({obj for _, obj in relation.rows} - {truth})
     if relation.portability and relation.portability[1] == "language":
-        old = facts.COUNTRY_LANGUAGE.get(truth)
-        objects = [o for o in objects if facts.COUNTRY_LANGUAGE.get(o) not in (None, old, DEFAULT_GUESS)]
+        old = relation.languages.get(truth)
+        objects = [o for o in objects if relation.languages.get(o) not in (None, old, DEFAULT_GUESS)]
     return objects
 
 
@@ -110,17 +157,26 @@ def _portability(relation: Relation, subject: str, new: str) -> tuple[Example, .
     if relation.portability is None:
         return ()
     template, kind = relation.portability
-    answer = subject if kind == "subject" else facts.COUNTRY_LANGUAGE[new]
+    answer = subject if kind == "subject" else relation.languages[new]
     return (Example(sentence(template, subject, new), f" {answer}"),)
 
 
-def build_requests(seed: int = SEED) -> tuple[EditRequest, ...]:
-    """Every non-anchor row of every relation as a counterfactual request, interleaved."""
-    rng = random.Random(seed)
-    anchors = {r.name: [Example(sentence(r.prompt, s), f" {o}") for i, (s, o) in enumerate(r.rows) if is_anchor(i)]
-               for r in RELATIONS}
+def _anchors(relations: tuple[Relation, ...]) -> dict[str, list[Example]]:
+    """Relation name -> its anchor rows as locality prompts with their true answers (the tables
+    of one name, in order)."""
+    anchors: dict[str, list[Example]] = {}
+    for r in relations:
+        anchors.setdefault(r.name, []).extend(Example(sentence(r.prompt, s), f" {o}")
+                                              for i, (s, o) in enumerate(r.rows) if is_anchor(i))
+    return anchors
+
+
+def _requests(relations: tuple[Relation, ...], anchors: dict[str, list[Example]],
+              rng: random.Random) -> list[EditRequest]:
+    """Every non-anchor row of `relations` as a counterfactual request, interleaved round-robin;
+    locality anchors come from `anchors` (one of the request's relation, one of another)."""
     per_relation = []
-    for relation in RELATIONS:
+    for relation in relations:
         others = [name for name in anchors if name != relation.name]
         requests = []
         for index, (subject, truth) in enumerate(relation.rows):
@@ -135,7 +191,18 @@ def build_requests(seed: int = SEED) -> tuple[EditRequest, ...]:
                 rephrase_prompts=tuple(sentence(t, subject) for t in relation.rephrases),
                 locality=locality, portability=_portability(relation, subject, new), relation=relation.name))
         per_relation.append(requests)
-    return tuple(r for group in zip_longest(*per_relation) for r in group if r is not None)
+    return [r for group in zip_longest(*per_relation) for r in group if r is not None]
+
+
+def build_requests(seed: int = SEED) -> tuple[EditRequest, ...]:
+    """The published tables' requests exactly as before the extension (same draws, same order:
+    positions 0 to PUBLISHED_REQUESTS - 1), then the extension tables' requests, interleaved among
+    themselves, with targets and anchors drawn from the same generator after the published ones
+    and anchors from every table."""
+    rng = random.Random(seed)
+    published = _requests(RELATIONS, _anchors(RELATIONS), rng)
+    extension = _requests(EXTENSION, _anchors(RELATIONS + EXTENSION), rng)
+    return tuple(published + extension)
 
 
 def load(data_dir: Path | None = None) -> Suite:
@@ -146,7 +213,9 @@ def load(data_dir: Path | None = None) -> Suite:
         "relations": [{"name": r.name, "rows": len(r.rows), "prompt": r.prompt, "rephrases": list(r.rephrases),
                        "portability": list(r.portability) if r.portability else None,
                        "requests": sum(1 for q in requests if q.relation == r.name)} for r in RELATIONS],
+        "extension": [{"name": r.name, "rows": len(r.rows), "prompt": r.prompt} for r in EXTENSION],
         "requests": len(requests),
+        APPENDED_AFTER: PUBLISHED_REQUESTS,  # the validation hold-out draws the two parts apart
         "locality": f"rows with index % {ANCHOR_EVERY} == {ANCHOR_EVERY - 1} are never edited; each request "
                     "has one anchor of its own relation and one of another",
         "order": "round-robin over relations",

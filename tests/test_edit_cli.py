@@ -85,7 +85,7 @@ def test_edit_options_are_refused_by_other_suites_and_checked_by_the_edit_suite(
     assert result.exit_code == 1 and "--edit-mode does not apply to suite continual" in result.output
     result = invoke("run", "--method", "lora", *TINY, "--num-edits", "0", "--out", str(tmp_path))
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: --num-edits must be a positive integer (got 0)"
+    assert result.output.strip() == "Error: --num-edits must be a positive integer or 'all' (got 0)"
 
 
 def test_an_editor_runs_end_to_end_beside_an_adapter_and_shares_its_table(tmp_path, monkeypatch):
@@ -120,3 +120,99 @@ def test_editor_misuse_fails_in_one_line_before_loading(tmp_path, args, message)
                     str(tmp_path))
     assert result.exit_code == 1 and f"Error: {message}" in result.output, result.output
     assert "loading model" not in result.output
+
+
+def write_requests(path: Path, count: int) -> str:
+    """An EasyEdit request file of `count` synthetic requests (the tiny model knows none of them)."""
+    path.write_text(json.dumps([{"prompt": f"The colour of box {i} is", "subject": f"box {i}", "target_new": "blue",
+                                 "ground_truth": "red", "locality_prompt": f"The size of bag {i} is",
+                                 "locality_ground_truth": "small"} for i in range(count)]))
+    return str(path)
+
+
+def test_num_edits_all_edits_every_request_that_passes_and_names_its_table(tmp_path):
+    out, boards = tmp_path / "runs", tmp_path / "lb"
+    data = write_requests(tmp_path / "edits.json", 12)  # 11 after the 10 % validation hold-out
+    result = invoke("run", "--method", "lora", *TINY[:-2], "--num-edits", "all", "--data", data, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    run = next(out.glob("edit/tiny-llama/lora/seed-1-*"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_edits"] == 11 == metrics["filter_passed"] and len(metrics["train"]) == 11
+    assert metrics["tasks"][0].startswith("sequential editing, N = 11 (all that pass the filter), ")
+    assert json.loads((run / "config.json").read_text())["config"]["protocol_options"]["num_edits"] == "all"
+    assert invoke("leaderboard", str(out), "--out", str(boards)).exit_code == 0
+    assert len(list(boards.glob("edit__tiny-llama__*num_edits-all*.md"))) == 1
+
+
+def test_num_edits_all_on_a_suite_nobody_knows_fails_naming_the_filter(tmp_path):
+    result = invoke("run", "--method", "lora", *TINY, "--num-edits", "all", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: suite edit: only 0 of 3 edit requests pass the filter base_predicts_ground_truth (after --limit 4) "
+        "(1 more held out as validation: --data-split holdout-test); --num-edits all needs 1")
+
+
+@pytest.mark.parametrize("value", ["many", "1.5", ""])
+def test_a_bad_num_edits_fails_in_one_line(tmp_path, value):
+    result = invoke("run", "--method", "lora", *TINY, "--num-edits", value, "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: --num-edits: expected a positive integer or 'all', got {value!r}"
+
+
+def test_a_sweep_file_takes_num_edits_all_and_refuses_a_quoted_count(tmp_path):
+    from hipbench.run_groups import SweepFileError, read_sweep_file
+
+    good = tmp_path / "good.yaml"
+    good.write_text("runs:\n  - {methods: [rome, lora], suite: edit, num_edits: all}\n"
+                    "  - {methods: [memit], suite: edit, edit_mode: batch, num_edits: 100}\n")
+    first, second = read_sweep_file(good)
+    assert first.num_edits == "all" and second.num_edits == 100
+    assert first.configs("cpu")[0].protocol_options == {"num_edits": "all"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs:\n  - {methods: [lora], suite: edit, num_edits: '10'}\n")
+    with pytest.raises(SweepFileError, match=r"runs\[0\]: field 'num_edits': expected an integer or 'all', got '10'"):
+        read_sweep_file(bad)
+
+
+@pytest.mark.parametrize("method,options", [
+    ("lora", ["--steps", "2"]),
+    ("memit", ["--option", "prefixes=5x2", "--option", "stats_tokens=2000", "--option", "v_num_grad_steps=5"]),
+])
+def test_batch_mode_edits_batches_of_1_10_and_100(method, options, tmp_path, monkeypatch):
+    """MEMIT's regime: N requests as one batch, for an adapter (one task of N requests) and an
+    editor (one `edit` call with N requests, solved together)."""
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "runs"
+    data = write_requests(tmp_path / "edits.json", 112)  # 101 after the 10 % validation hold-out
+    for size in (1, 10, 100):
+        result = invoke("run", "--method", method, "--suite", "edit", "--model", "tiny-llama", "--device", "cpu",
+                        "--seeds", "1", *options, "--edit-mode", "batch", "--num-edits", str(size), "--data", data,
+                        "--out", str(out))
+        assert result.exit_code == 0, result.output
+    runs = {json.loads((run / "metrics.json").read_text())["num_edits"]: run for run in out.glob(f"edit/*/{method}/*")}
+    assert sorted(runs) == [1, 10, 100]
+    for size, run in runs.items():
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["edit_mode"] == "batch" and [t["task"] for t in metrics["train"]] == [f"batch-of-{size}"]
+        selection = json.loads((run / "measurements.jsonl").read_text().splitlines()[0])
+        assert len(selection["edits"]) == size
+        if method == "memit":  # one least-squares update per layer for the whole batch: rank <= batch size
+            assert metrics["method_kind"] == "editor" and 1 <= metrics["rank"] <= size
+            assert metrics["changed_params"] > 0
+
+
+def test_tune_picks_an_editors_layers_on_validation_edits(tmp_path, monkeypatch):
+    """The command the README gives for SmolLM2's editor layers, end to end on the tiny model."""
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
+    data = write_requests(tmp_path / "edits.json", 20)  # 2 held out as validation edits
+    out = tmp_path / "tuning"
+    result = invoke("tune", "--method", "rome", "--suite", "edit", "--model", "tiny-llama", "--device", "cpu",
+                    "--data", data, "--num-edits", "2", "--option", "prefixes=5x2", "--option", "stats_tokens=2000",
+                    "--space", "layers=0,1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "tuned.json").read_text())["rome"]
+    assert entry["options"]["layers"] in ("0", "1") and len(entry["trials"]) == 2
+    trials = [json.loads(p.read_text()) for p in (out / "runs").glob("edit/tiny-llama/rome/*/config.json")]
+    assert len(trials) == 2 and {t["config"]["data_split"] for t in trials} == {"holdout-validation"}
+    assert {t["config"]["method_options"]["layers"] for t in trials} == {"0", "1"}
+    assert all(t["suite_definition"]["scored_split"] == "validation" for t in trials)

@@ -70,9 +70,15 @@ def test_options_default_to_sequential_ten_edits_and_thirty_steps_for_the_cli_de
     assert edit.resolve_options(config("batch", 4, steps=7)).steps_per_edit == 7  # an explicit --steps is the cap
 
 
+def test_num_edits_all_means_every_request_that_passes():
+    cfg = RunConfig(method="lora", suite="edit", model="m", seed=1, protocol_options={"num_edits": "all"})
+    assert edit.resolve_options(cfg).num_edits is None
+
+
 @pytest.mark.parametrize("options,message", [
     ({"edit_mode": "parallel"}, "--edit-mode parallel: expected one of single, batch, sequential"),
-    ({"num_edits": 0}, "--num-edits must be a positive integer (got 0)"),
+    ({"num_edits": 0}, "--num-edits must be a positive integer or 'all' (got 0)"),
+    ({"num_edits": "most"}, "--num-edits must be a positive integer or 'all' (got 'most')"),
 ])
 def test_bad_options_fail_naming_the_option(options, message):
     cfg = RunConfig(method="lora", suite="edit", model="m", seed=1, protocol_options=options)
@@ -245,6 +251,19 @@ def test_data_file_replaces_the_suite_requests_and_is_recorded(tmp_path):
     assert edit.edit_filter(suite) is None
     data.write_text("broken")  # prepared once: a second call does not read the file again
     assert edit.prepare_suite(suite, cfg) is suite
+
+
+def test_a_data_file_replacing_the_built_in_requests_is_held_out_as_one_part(tmp_path):
+    """The built-in suite's "appended after 439" applies to its own requests, not to a file's."""
+    from hipbench.suite import APPENDED_AFTER, hold_out_validation
+    from hipbench.tasks import edit as built_in
+
+    data = tmp_path / "edits.json"
+    data.write_text(json.dumps([{"src": f"q{i}?", "alt": f"a{i}", "answers": ["t"]} for i in range(600)]))
+    suite = edit.prepare_suite(built_in.load(), config("sequential", 2, data=str(data)))
+    assert APPENDED_AFTER not in suite.definition and len(suite.edits) == 600
+    plain = replace(suite, definition={})
+    assert hold_out_validation(suite).validation_edits == hold_out_validation(plain).validation_edits
 
 
 def test_edits_train_the_target_tokens_without_the_closing_newline(tiny, monkeypatch):

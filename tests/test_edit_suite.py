@@ -2,7 +2,11 @@
 other's locality prompts, deterministic, with portability where the tables allow it."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +14,14 @@ import torch
 from hipbench import registry
 from hipbench.tasks import edit as edit_suite
 from hipbench.tasks import edit_facts as facts
+from hipbench.tasks import edit_facts_extension as more
 from hipbench.tasks import general
+
+EVERY_RELATION = edit_suite.RELATIONS + edit_suite.EXTENSION
+RUNS = Path(__file__).parents[1] / "leaderboards" / "runs" / "edit"
+# sha256 of the first 439 requests as JSON: those of the tables before the extension, which the
+# published records drew from (made with the code of commit b4da40b)
+PUBLISHED_SHA256 = "09955846dc44f8b5871911abe4ce7b649c9dc70db57669e2dcc934bd27b8b956"
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +35,13 @@ def test_suite_is_registered_for_the_edit_protocol():
 
 
 def test_no_request_edits_a_fact_of_the_general_probe_or_preservation_sets():
-    pairs = {"capital": (facts.CAPITALS, general.CAPITALS), "symbol": (facts.SYMBOLS, general.SYMBOLS),
-             "author": (facts.AUTHORS, [(book, f"{first} {last}") for book, first, last in general.AUTHORS]),
-             "currency": (facts.CURRENCIES, general.CURRENCIES), "language": (facts.LANGUAGES, general.LANGUAGES)}
+    pairs = {"capital": (facts.CAPITALS + more.MORE_CAPITALS + more.STATE_CAPITALS + more.PROVINCE_CAPITALS,
+                         general.CAPITALS),
+             "symbol": (facts.SYMBOLS + more.MORE_SYMBOLS, general.SYMBOLS),
+             "author": (facts.AUTHORS + more.MORE_AUTHORS,
+                        [(book, f"{first} {last}") for book, first, last in general.AUTHORS]),
+             "currency": (facts.CURRENCIES + more.MORE_CURRENCIES, general.CURRENCIES),
+             "language": (facts.LANGUAGES + more.MORE_LANGUAGES, general.LANGUAGES)}
     for relation, (ours, theirs) in pairs.items():
         shared = {s for s, _ in ours} & {s for s, _ in theirs}
         assert not shared, f"{relation}: {shared} are general-set facts"
@@ -35,20 +50,22 @@ def test_no_request_edits_a_fact_of_the_general_probe_or_preservation_sets():
 
 
 def test_targets_are_other_objects_of_the_same_relation(suite):
-    objects = {rel.name: {f" {o}" for _, o in rel.rows} for rel in edit_suite.RELATIONS}
+    objects: dict[str, set[str]] = {}
+    for rel in EVERY_RELATION:
+        objects.setdefault(rel.name, set()).update(f" {o}" for _, o in rel.rows)
     for request in suite.edits:
         assert request.target_new != request.ground_truth
         assert request.target_new in objects[request.relation] and request.ground_truth in objects[request.relation]
 
 
 def test_locality_prompts_are_anchors_that_no_request_edits(suite):
-    anchors = {edit_suite.sentence(rel.prompt, s) for rel in edit_suite.RELATIONS
+    anchors = {edit_suite.sentence(rel.prompt, s) for rel in EVERY_RELATION
                for i, (s, _) in enumerate(rel.rows) if edit_suite.is_anchor(i)}
     edited = {r.prompt for r in suite.edits}
     assert not anchors & edited
     for request in suite.edits:
         assert len(request.locality) == 2 and {ex.prompt for ex in request.locality} <= anchors
-        same_relation = edit_suite.RELATIONS[[r.name for r in edit_suite.RELATIONS].index(request.relation)]
+        same_relation = next(r for r in EVERY_RELATION if r.name == request.relation)
         assert request.locality[0].prompt.startswith(same_relation.prompt.split("{s}")[0])
     assert len(edited) == len(suite.edits)  # every request edits a different prompt
 
@@ -65,17 +82,83 @@ def test_portability_follows_the_counterfactual(suite):
     assert facts.COUNTRY_LANGUAGE[new_country] != "German"
     moved = [r for r in suite.edits if r.relation in ("city-country", "landmark")]
     assert all(r.portability[0].answer != " English" for r in moved)  # the base model's default guess
-    assert all(not r.portability for r in suite.edits if r.relation in ("continent", "author", "currency"))
+    assert all(not r.portability for r in suite.edits
+               if r.relation in ("continent", "author", "currency", "company-country", "city-state"))
+    languages = {**facts.COUNTRY_LANGUAGE, **more.MORE_COUNTRY_LANGUAGES}
+    for request in moved:  # the extension's too: the new country's language, never the old one's
+        assert request.portability[0].answer == f" {languages[request.target_new.strip()]}"
+        assert languages.get(request.ground_truth.strip()) != languages[request.target_new.strip()]
 
 
 def test_requests_are_deterministic_and_interleaved_over_relations(suite):
     assert edit_suite.load().edits == suite.edits
     assert [r.relation for r in suite.edits[:len(edit_suite.RELATIONS)]] == [r.name for r in edit_suite.RELATIONS]
     counts = Counter(r.relation for r in suite.edits)
-    for relation in edit_suite.RELATIONS:  # every row but the anchors
-        assert counts[relation.name] == len(relation.rows) - len(relation.rows) // edit_suite.ANCHOR_EVERY
+    expected: Counter = Counter()
+    for relation in EVERY_RELATION:  # every row but the anchors
+        expected[relation.name] += len(relation.rows) - len(relation.rows) // edit_suite.ANCHOR_EVERY
+    assert counts == expected
+    extension = suite.edits[edit_suite.PUBLISHED_REQUESTS:]  # interleaved among themselves too
+    assert [r.relation for r in extension[:len(edit_suite.EXTENSION)]] == [r.name for r in edit_suite.EXTENSION]
     assert suite.limited(5).edits == suite.edits[:5]
     assert suite.definition["filter"] == edit_suite.BASE_FILTER
+
+
+def test_the_published_requests_keep_their_order_and_meaning(suite):
+    """The extension tables only append: the first 439 requests are those every record made before
+    them edited, field for field (a changed table, draw or order changes the hash)."""
+    published = suite.edits[:edit_suite.PUBLISHED_REQUESTS]
+    text = json.dumps([dataclasses.asdict(r) for r in published], sort_keys=True, ensure_ascii=False)
+    assert hashlib.sha256(text.encode()).hexdigest() == PUBLISHED_SHA256
+    assert len(suite.edits) > edit_suite.PUBLISHED_REQUESTS
+    assert edit_suite.build_requests()[:edit_suite.PUBLISHED_REQUESTS] == published
+
+
+def test_the_published_records_edited_published_requests_in_suite_order(suite):
+    """What each published edit record selected (its `selection` row) is a subsequence of the first
+    439 requests: the same requests in the same order would be selected today. Tuning trials
+    (holdout-validation) chose among the validation share of those 439."""
+    from hipbench.suite import hold_out_validation
+
+    published = edit_suite.PUBLISHED_REQUESTS
+    positions = {(r.prompt, r.target_new, r.ground_truth, r.relation): i
+                 for i, r in enumerate(edit_suite.build_requests()[:published])}
+    validation = len(hold_out_validation(dataclasses.replace(suite, edits=suite.edits[:published], definition={
+        k: v for k, v in suite.definition.items() if k != "published_requests"})).validation_edits)
+    records = sorted(RUNS.glob("*/*/*/measurements.jsonl"))
+    assert records
+    for path in records:
+        trial = json.loads((path.parent / "config.json").read_text())["config"].get("data_split") == "holdout-validation"
+        with path.open() as fh:
+            selection = next(row for row in map(json.loads, fh) if row.get("stage") == "selection")
+        picked = [positions[(e["prompt"], e["target_new"], e["ground_truth"], e["relation"])]
+                  for e in selection["edits"]]
+        assert picked == sorted(picked), path
+        assert selection["filter_candidates"] == (validation if trial else published), path
+
+
+def test_the_published_requests_keep_their_side_of_the_validation_split(suite):
+    """A run with --data-split holdout-* made before the extension edited (or validated on) the
+    same published requests as one made after it."""
+    from hipbench.suite import VALIDATION_SHARE, hold_out_validation
+
+    grown = hold_out_validation(suite)
+    published = edit_suite.PUBLISHED_REQUESTS
+    before = hold_out_validation(dataclasses.replace(suite, edits=suite.edits[:published], definition={
+        k: v for k, v in suite.definition.items() if k != "published_requests"}))
+    assert grown.validation_edits[:len(before.validation_edits)] == before.validation_edits
+    assert grown.edits[:len(before.edits)] == before.edits
+    appended = len(suite.edits) - published
+    assert len(grown.validation_edits) == len(before.validation_edits) + round(VALIDATION_SHARE * appended)
+    assert set(grown.edits).isdisjoint(grown.validation_edits)
+
+
+def test_extension_rows_are_new_facts_with_one_subject_each():
+    for name in {r.name for r in EVERY_RELATION}:
+        subjects = [s for r in EVERY_RELATION if r.name == name for s, _ in r.rows]
+        assert len(subjects) == len(set(subjects)), f"{name}: a subject listed twice"
+    for relation in edit_suite.EXTENSION:
+        assert len({o for _, o in relation.rows}) >= 2, relation.name  # a counterfactual target exists
 
 
 @pytest.mark.real_model

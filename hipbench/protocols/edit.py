@@ -18,7 +18,8 @@ Every adapter method gets the same rule:
   taught the default model to put a newline after every prompt of the edited kind (a smoke run
   measured locality answers replaced by "\n").
 
-Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10):
+Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10, or `all`: every request that
+passes the filter, the largest N the suite allows on the model; batch mode's batch size is N):
 - **single**: each request on a fresh copy of the base model with a fresh method instance,
   initialised and fed exactly as if it were the run's only edit, measured right after its edit; metrics averaged over requests, general capability measured
   after every edit and averaged, spectral diagnostics of the last edit's adapter.
@@ -90,7 +91,7 @@ from hipbench.protocols.edit_resume import (CHECKPOINT_VERSION, Cadence, read_ch
                                             request_pairs)
 from hipbench.records import RunRecord
 from hipbench.spectral import RECORD_KEYS, SVDCache, spectral_diagnostics
-from hipbench.suite import EditRequest, Example, Suite, SuiteDataError, TaskData
+from hipbench.suite import APPENDED_AFTER, EditRequest, Example, Suite, SuiteDataError, TaskData
 from hipbench.train import NonFiniteLoss, TrainConfig, train_task
 
 OPTIONS: frozenset[str] = frozenset({"edit_mode", "num_edits", "data"})
@@ -98,6 +99,7 @@ TUNING_OBJECTIVE = ("mean of validation reliability and locality", ("reliability
 MODES = ("single", "batch", "sequential")
 DEFAULT_MODE = "sequential"
 DEFAULT_NUM_EDITS = 10
+ALL_EDITS = "all"  # --num-edits all: every request that passes the filter
 DEFAULT_STEPS_PER_EDIT = 30
 CHECK_EVERY = 1  # steps between early-stop checks
 BASE_FILTER = "base_predicts_ground_truth"  # a suite's definition["filter"] that asks for the filter
@@ -108,7 +110,7 @@ class EditPlan:
     """The resolved protocol options of one run (recorded in its metrics)."""
 
     mode: str
-    num_edits: int
+    num_edits: int | None  # None: all requests that pass the filter (--num-edits all)
     steps_per_edit: int
     data: str | None
 
@@ -126,8 +128,10 @@ def resolve_options(cfg: RunConfig) -> EditPlan:
     if mode not in MODES:
         raise ValueError(f"--edit-mode {mode}: expected one of {', '.join(MODES)}")
     num_edits = options.get("num_edits", DEFAULT_NUM_EDITS)
-    if isinstance(num_edits, bool) or not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"--num-edits must be a positive integer (got {num_edits!r})")
+    if num_edits == ALL_EDITS:
+        num_edits = None
+    elif isinstance(num_edits, bool) or not isinstance(num_edits, int) or num_edits < 1:
+        raise ValueError(f"--num-edits must be a positive integer or '{ALL_EDITS}' (got {num_edits!r})")
     steps = DEFAULT_STEPS_PER_EDIT if cfg.train.steps == TrainConfig.steps else cfg.train.steps
     return EditPlan(mode, num_edits, steps, options.get("data"))
 
@@ -144,7 +148,8 @@ def prepare_suite(suite: Suite, cfg: RunConfig) -> Suite:
     requests = requests[:cfg.limit] if cfg.limit is not None else requests
     data = {"file": plan.data, "format": kind, "records": total, "used": len(requests),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "filter": None}
-    return replace(suite, edits=requests, definition={**suite.definition, "edit_data": data})
+    kept = {k: v for k, v in suite.definition.items() if k != APPENDED_AFTER}  # the file's requests: one part
+    return replace(suite, edits=requests, definition={**kept, "edit_data": data})
 
 
 def held_out_note(suite: Suite, cfg: RunConfig) -> str:
@@ -173,6 +178,21 @@ def learned(model: nn.Module, tokenizer, requests: list[EditRequest], cfg: RunCo
     return all(s.predicted == s.target for s in scores)
 
 
+def base_knows(model: nn.Module, tokenizer, requests: list[EditRequest], device: torch.device, batch_size: int,
+               max_length: int) -> list[bool | None]:
+    """The base-knowledge check (filter `base_predicts_ground_truth`): per request, is every token
+    of its `ground_truth` the teacher-forced arg-max after its prompt (None: no ground truth)?
+    One function, so `scripts/count_known_edits.py` counts exactly what a run keeps."""
+    with_truth = [i for i, r in enumerate(requests) if r.ground_truth is not None]
+    scores = scoring.teacher_forced(model, tokenizer, [(requests[i].prompt, requests[i].ground_truth)
+                                                       for i in with_truth], device, batch_size, max_length,
+                                    desc="base knowledge")
+    knows: list[bool | None] = [None] * len(requests)
+    for i, score in zip(with_truth, scores):
+        knows[i] = score.predicted == score.target
+    return knows
+
+
 def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cfg: RunConfig,
                    device: torch.device) -> tuple[list[int], dict]:
     """Positions in `suite.edits` of the first N requests that pass the suite's filter, and what
@@ -183,22 +203,19 @@ def select_indices(model: nn.Module, tokenizer, suite: Suite, plan: EditPlan, cf
     rule = edit_filter(suite)
     if rule not in (None, BASE_FILTER):
         raise SuiteDataError(f"suite {suite.name}: unknown edit filter '{rule}' (known: {BASE_FILTER})")
-    with_truth = [i for i, r in enumerate(candidates) if r.ground_truth is not None]
-    scores = scoring.teacher_forced(model, tokenizer, [(candidates[i].prompt, candidates[i].ground_truth)
-                                                       for i in with_truth], device, cfg.eval_batch_size,
-                                    cfg.train.max_length, desc="base knowledge")
-    known = {i: s.predicted == s.target for i, s in zip(with_truth, scores)}  # by candidate index
+    knows = base_knows(model, tokenizer, candidates, device, cfg.eval_batch_size, cfg.train.max_length)
+    known = {i: k for i, k in enumerate(knows) if k is not None}  # by candidate index
     passed = [i for i in range(len(candidates)) if rule != BASE_FILTER or known.get(i, False)]
     info = {"filter": rule or "none", "filter_candidates": len(candidates), "filter_passed": len(passed),
             "filter_pass_rate": len(passed) / len(candidates),
             "base_knows_ground_truth": (sum(known.values()) / len(known)) if known else math.nan}
-    if len(passed) < plan.num_edits:
+    if len(passed) < (plan.num_edits or 1):
         where = f"--data {plan.data}" if plan.data else f"suite {suite.name}"
         raise SuiteDataError(f"{where}: only {len(passed)} of {len(candidates)} edit requests "
                              f"{'pass the filter ' + rule if rule else 'are available'}"
                              f"{' (after --limit ' + str(cfg.limit) + ')' if cfg.limit else ''}"
                              f"{held_out_note(suite, cfg)}; "
-                             f"--num-edits {plan.num_edits} needs {plan.num_edits}")
+                             f"--num-edits {plan.num_edits or ALL_EDITS} needs {plan.num_edits or 1}")
     return passed[:plan.num_edits], info
 
 
@@ -347,11 +364,12 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     result.update({key: result["spectral"]["mean"][key] for key in RECORD_KEYS})
     steps = [entry["steps"] for entry in log]
     result.update(selection)
+    count = f"N = {len(requests)}" + (" (all that pass the filter)" if plan.num_edits is None else "")
     result.update({
-        "tasks": [f"{plan.mode} editing, N = {plan.num_edits}, " + (
+        "tasks": [f"{plan.mode} editing, {count}, " + (
             f"{method.name}'s own procedure" if is_editor(method) else
             f"at most {plan.steps_per_edit} steps per {'edit' if plan.mode != 'batch' else 'batch'} (early stop)")],
-        "edit_mode": plan.mode, "num_edits": plan.num_edits, "steps_per_edit": plan.steps_per_edit,
+        "edit_mode": plan.mode, "num_edits": len(requests), "steps_per_edit": plan.steps_per_edit,
         "steps_rule": steps_rule, "data_source": plan.data or f"suite {suite.name}",
         "data_format": suite.definition.get("edit_data", {}).get("format", "suite"),
         "mean_steps": sum(steps) / len(steps), "learned_share": sum(e["learned"] for e in log) / len(log),
