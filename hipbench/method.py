@@ -108,8 +108,9 @@ class Method:
     def task_statistics(self, model: nn.Module) -> dict:
         """What the method measured of itself in the task just trained (HiP-LoRA: how much of its
         budget it used and how often its projection acted), asked after training, before
-        `end_task`; the continual protocol keeps it in the task's train-log entry. Plain JSON
-        values only. Default: nothing, and the record has no such entry."""
+        `end_task`; every protocol keeps it in the unit's log entry and averages its column keys
+        over units (`hipbench.method_statistics`). Plain JSON values only. Default: nothing, and
+        the record has no such entry."""
         return {}
 
     # --- resuming at a task boundary ----------------------------------------------------

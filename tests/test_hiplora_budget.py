@@ -147,6 +147,25 @@ def test_the_leaderboard_shows_the_budget_columns_where_records_have_them(runs, 
     assert "Budget usage = HiP-LoRA's" in table
 
 
+@pytest.mark.parametrize("suite, extra, unit", [
+    ("edit", ["--edit-mode", "sequential", "--num-edits", "2",  # a data file: no filter on what the model knows
+              "--data", str(ROOT / "tests" / "fixtures" / "edit" / "zsre.json")], "train"),
+    ("merge", ["--merge-instances", "1"], "adapters"),
+])
+def test_edit_and_merge_records_keep_the_budget_of_every_trained_unit(tmp_path, suite, extra, unit):
+    """Each edit and each single-task adapter is a trained unit whose budget is recorded, and the
+    metrics hold the mean over units, as the continual protocol's tasks."""
+    smoke = [suite if arg == "continual" else arg for arg in SMOKE]
+    result = invoke("run", "--method", "hiplora", *smoke, *extra, "--option", "budget=0.05", "--option", "k=4",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(next(tmp_path.rglob("metrics.json")).read_text())
+    units = [entry["method_statistics"] for entry in metrics[unit]]
+    assert len(units) >= 2 and all(u["budget_usage"] <= 1 + 1e-6 for u in units)
+    assert metrics["budget_usage"] == pytest.approx(sum(u["budget_usage"] for u in units) / len(units))
+    assert metrics["projection_active"] == pytest.approx(sum(u["projection_active"] for u in units) / len(units))
+
+
 def test_published_tables_have_no_budget_columns():
     """Records made before the budget was measured: their tables stay as they were."""
     for table in (ROOT / "leaderboards").glob("*.md"):

@@ -12,10 +12,8 @@ CPU the final metrics equal an uninterrupted run's except for wall-clock fields 
 depend on the measuring process (`hipbench.costs.PROCESS_FIELDS`: a resumed run's cover the tasks it trained).
 
 A method that measures itself (`Method.task_statistics`: HiP-LoRA's budget usage and projection
-share) has its report in each task's train-log entry (`method_statistics`), and the mean over tasks
-of each `METHOD_COLUMNS` key in the metrics, where every task reported it: the table's optional
-"Budget usage" and "Projection active" columns. Records of other methods, and every record made
-before, have neither.
+share) has its report in each task's train-log entry and the mean over tasks in the metrics
+(`hipbench.method_statistics`): the table's optional "Budget usage" and "Projection active" columns.
 """
 from __future__ import annotations
 
@@ -36,6 +34,7 @@ from hipbench.drift import ROTATION_COLUMNS, ROTATION_OPTIONAL
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method, find_targets
+from hipbench.method_statistics import METHOD_COLUMNS, METHOD_OPTIONAL, method_columns, with_statistics
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.pareto import Axis
 from hipbench.records import RunRecord
@@ -64,23 +63,10 @@ LEADERBOARD_COLUMNS = [
     ("drift_left", "Boundary drift U"),
     ("drift_right", "Boundary drift V"),
     *ROTATION_COLUMNS,
-    ("budget_usage", "Budget usage"),
-    ("projection_active", "Projection active"),
+    *METHOD_COLUMNS,
 ]
-# Columns from a method's own per-task statistics (`Method.task_statistics`: HiP-LoRA's budget),
-# mean over the tasks; only records that measured them have them.
-METHOD_COLUMNS = ("budget_usage", "projection_active")
 # Columns added after records were published: a table shows one only where a record has it.
-OPTIONAL_COLUMNS = {
-    **ROTATION_OPTIONAL,
-    "budget_usage": ("Budget usage = HiP-LoRA's Σ w (Δσ)² / R² at the end of each task, mean over adapted layers "
-                     "and tasks (≤ 1 when its budget holds; per layer type, mean and max, in the record's train "
-                     "log); "
-                     "Projection active = share of optimizer steps at which its budget projection moved the "
-                     "principal channel, mean over layers and tasks; n/a for other methods, for budget=inf (no "
-                     "budget to use) and for records made before they were measured."),
-    "projection_active": "",
-}
+OPTIONAL_COLUMNS = {**ROTATION_OPTIONAL, **METHOD_OPTIONAL}
 LEADERBOARD_NOTE = (
         "AA = average final accuracy; BWT = backward transfer (negative = forgetting); FWT = forward "
         "transfer vs. the base model; Forgetting = mean max drop (Chaudhry et al., 2018); Fact retention = "
@@ -113,14 +99,6 @@ def example_scores(result: dict, rows: list[dict]) -> dict[str, tuple[str, dict[
         return scores
     kept = metrics.retained_facts([bool(v) for v in facts[0]], [bool(v) for v in facts[last]])
     return {"fact_retention": ("probe facts", {str(i): float(v) for i, v in kept.items()}), **scores}
-
-
-def method_columns(train_log: list[dict]) -> dict[str, float]:
-    """The `METHOD_COLUMNS` every task's `method_statistics` reported, each the mean over tasks;
-    a key some task lacks (HiP-LoRA's budget usage at budget=inf) is left out, never guessed."""
-    entries = [task.get("method_statistics", {}) for task in train_log]
-    return {key: sum(entry[key] for entry in entries) / len(entries)
-            for key in METHOD_COLUMNS if entries and all(key in entry for entry in entries)}
 
 
 def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
@@ -323,12 +301,12 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         own = method.task_statistics(model)
         method.end_task(model, task, ctx)
         meter.trained(stats.steps, stats.seconds, stats.tokens)
-        train_log.append({**({"method_statistics": own} if own else {}),
-                          "task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
-                          "mean_task_loss": sum(stats.losses) / len(stats.losses),
-                          "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
-                          "seconds": stats.seconds, "trainable": task_trainable,
-                          "frozen_adapter_params": getattr(method, "frozen_params", 0)})
+        entry = {"task": task.name, "steps": stats.steps, "final_task_loss": stats.losses[-1],
+                 "mean_task_loss": sum(stats.losses) / len(stats.losses),
+                 "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
+                 "seconds": stats.seconds, "trainable": task_trainable,
+                 "frozen_adapter_params": getattr(method, "frozen_params", 0)}
+        train_log.append(with_statistics(entry, own))
         evaluate(model, tokenizer, suite, index, cfg, device, record)
         score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)
         if save_adapters:

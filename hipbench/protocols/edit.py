@@ -80,6 +80,7 @@ from hipbench.edit_formats import load_edit_file
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
 from hipbench.method import Context, Method
+from hipbench.method_statistics import method_columns, with_statistics
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import (DIAGNOSTIC_K, adapter_state, origins, plan_budget, restore, restore_rng,
                                           rng_state)
@@ -244,12 +245,14 @@ def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditR
 
     stats = train_task(model, method, task.train, tokenizer, train_cfg, device, data_order,
                        desc=f"edit {task.name}", stop=stop, terminate=False)
+    own = method.task_statistics(model)  # before end_task, as in the continual protocol
     method.end_task(model, task, ctx)
     meter.trained(stats.steps, stats.seconds, stats.tokens)
-    return {"task": task.name, "steps": stats.steps, "learned": done["learned"],
-            "final_loss": stats.losses[-1], "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
-            "tokens": stats.tokens, "seconds": stats.seconds,
-            "frozen_adapter_params": getattr(method, "frozen_params", 0)}
+    return with_statistics({"task": task.name, "steps": stats.steps, "learned": done["learned"],
+                            "final_loss": stats.losses[-1],
+                            "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
+                            "tokens": stats.tokens, "seconds": stats.seconds,
+                            "frozen_adapter_params": getattr(method, "frozen_params", 0)}, own)
 
 
 def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: torch.device,
@@ -362,6 +365,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     result["spectral"] = (spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd) if deltas
                           else empty_spectral(DIAGNOSTIC_K))
     result.update({key: result["spectral"]["mean"][key] for key in RECORD_KEYS})
+    result.update(method_columns(log))
     steps = [entry["steps"] for entry in log]
     result.update(selection)
     count = f"N = {len(requests)}" + (" (all that pass the filter)" if plan.num_edits is None else "")

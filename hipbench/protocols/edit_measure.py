@@ -16,6 +16,7 @@ from torch import nn
 from hipbench import edit_metrics, scoring
 from hipbench.config import RunConfig
 from hipbench.drift import ROTATION_COLUMNS, ROTATION_OPTIONAL
+from hipbench.method_statistics import METHOD_COLUMNS, METHOD_OPTIONAL
 from hipbench.pareto import Axis
 from hipbench.records import RunRecord
 from hipbench.suite import EditRequest, Suite
@@ -38,6 +39,7 @@ LEADERBOARD_COLUMNS = [
     ("drift_left", "Boundary drift U"),
     ("drift_right", "Boundary drift V"),
     *ROTATION_COLUMNS,
+    *METHOD_COLUMNS,
 ]
 LEADERBOARD_NOTE = (
     "Reliability / Generalization / Portability = token accuracy of the new answer under teacher forcing "
@@ -58,6 +60,7 @@ OPTIONAL_COLUMNS = {
     "generalization_gen": "",
     "portability_gen": "",
     **ROTATION_OPTIONAL,
+    **METHOD_OPTIONAL,
 }
 
 # The Pareto figure: forgetting of earlier edits and general-capability loss against reliability

@@ -54,6 +54,7 @@ from hipbench.export import export_peft_adapter
 from hipbench.mergefail import TAU, draw_instances, summarize_size
 from hipbench.merging import DEFAULT_RULE, EARLIER_TRIM, check_rule, check_trim, rule_description
 from hipbench.method import Method
+from hipbench.method_statistics import METHOD_COLUMNS, METHOD_OPTIONAL, method_columns
 from hipbench.models import LoadedModel
 from hipbench.protocols.continual import plan_budget
 from hipbench.protocols.merge_adapters import ADAPTER_DIR, adapter_identity, adapter_key  # noqa: F401 (the cache)
@@ -82,6 +83,7 @@ LEADERBOARD_COLUMNS = [
     ("drift_left", "Boundary drift U"),
     ("drift_right", "Boundary drift V"),
     *ROTATION_COLUMNS,
+    *METHOD_COLUMNS,
 ]
 LEADERBOARD_NOTE = (
     "Single-task acc = mean test accuracy of the single-task adapters (base + ΔW). MergeFail t = share of "
@@ -92,7 +94,7 @@ LEADERBOARD_NOTE = (
     "(instance, task) pairs. Principal energy and Boundary drift U/V are the spectral diagnostics of the single-task "
     "adapters (k = 32), averaged over tasks and adapted layers. Merge rule λ = 1 for every method."
 )
-OPTIONAL_COLUMNS = ROTATION_OPTIONAL  # columns added after records were published (hipbench.leaderboard)
+OPTIONAL_COLUMNS = {**ROTATION_OPTIONAL, **METHOD_OPTIONAL}  # columns added after records were published (hipbench.leaderboard)
 
 # Outcome metrics compared with the baseline under the table (not the per-seed CI bounds).
 PAIRED_COLUMNS = ("single_accuracy_mean", *(f"mergefail_t{t}" for t in TABLE_SIZES), "mean_retention")
@@ -233,6 +235,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     spectral = {entry["task"]: entry["spectral"] for entry in adapter_log}
     for key in RECORD_KEYS:
         result[key] = _mean([spectral[task]["mean"][key] for task in names])
+    result.update(method_columns(adapter_log))  # adapters cached before it was measured: no column
     result.update({
         "budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
         "trainable_params": trainable[0],

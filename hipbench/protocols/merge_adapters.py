@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from hipbench.config import RunConfig, git_commit
 from hipbench.costs import CostMeter
 from hipbench.method import Context, Method, identity_options
+from hipbench.method_statistics import with_statistics
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import DIAGNOSTIC_K
 from hipbench.records import RunRecord, read_json, write_json_atomic
@@ -144,6 +145,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     stats = train_task(model, fresh, task.train, loaded.tokenizer, cfg.train, device,
                        torch.Generator().manual_seed(seed), desc=f"train {task.name}")
+    own = fresh.task_statistics(model)  # before end_task, as in the continual protocol
     fresh.end_task(model, task, ctx)
     meter.trained(stats.steps, stats.seconds, stats.tokens)
     factors = {name: (b.detach().float().cpu().contiguous(), a.detach().float().cpu().contiguous())
@@ -151,10 +153,11 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     del model
     deltas = {name: b @ a for name, (b, a) in factors.items()}
     spectral = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
-    info = {"task_seed": seed, "steps": stats.steps, "final_task_loss": stats.losses[-1],
-            "mean_task_loss": sum(stats.losses) / len(stats.losses),
-            "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
-            "seconds": stats.seconds, "trainable": trainable, "spectral": spectral}
+    info = with_statistics({"task_seed": seed, "steps": stats.steps, "final_task_loss": stats.losses[-1],
+                            "mean_task_loss": sum(stats.losses) / len(stats.losses),
+                            "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
+                            "tokens": stats.tokens, "seconds": stats.seconds, "trainable": trainable,
+                            "spectral": spectral}, own)
     return factors, info
 
 
