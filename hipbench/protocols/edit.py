@@ -21,8 +21,8 @@ Every adapter method gets the same rule:
 Modes (`--edit-mode`, default sequential; `--num-edits N`, default 10, or `all`: every request that
 passes the filter, the largest N the suite allows on the model; batch mode's batch size is N):
 - **single**: each request on a fresh copy of the base model with a fresh method instance,
-  initialised and fed exactly as if it were the run's only edit, measured right after its edit; metrics averaged over requests, general capability measured
-  after every edit and averaged, spectral diagnostics of the last edit's adapter.
+  initialised and fed exactly as if it were the run's only edit, measured right after its edit;
+  metrics averaged over requests, general capability measured after every edit and averaged, spectral diagnostics of the last edit's adapter.
 - **batch**: the N requests are one task, learned together.
 - **sequential**: the N requests are N tasks of the method, one after another on the same model
   and adapter, with `begin_task`/`end_task` at every boundary, so each method accumulates edits
