@@ -55,8 +55,9 @@ while each boundary's estimate sees A through the B the tasks have trained; and 
 releases a direction an earlier estimate held. The preservation data are the same at every
 boundary, so the sum counts them once per estimate: the precision grows with the number of tasks
 (λ is the strength of one estimate; a sequential edit of N = 100 requests ends with 101
-estimates). For "kfac" the sum of Kronecker products is not one; the precision is kept as (Σ_j G_j) ⊗ (mean_j Ā_j), exact where the Ā_j agree (the usual
-expectation-factorised K-FAC approximation), so memory stays n^2 + r^2 per factor.
+estimates). For "kfac" the sum of Kronecker products is not one; the precision is kept as
+(Σ_j G_j) ⊗ (mean_j Ā_j), exact where the Ā_j agree (the usual expectation-factorised K-FAC
+approximation), so memory stays n^2 + r^2 per factor.
 `accumulate = false` keeps θ0's estimate alone for the whole stream (what `refresh = false` ran
 before the accumulating form existed). `refresh = true` (the default until then, our variant, not the
 paper's) replaces anchor and curvature at each boundary by the estimate at the trained weights,
