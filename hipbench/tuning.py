@@ -134,9 +134,13 @@ class Tuning:
         return self.group.methods[0]
 
     def study_name(self) -> str:
-        """Names what the study tunes, so a changed space, seed list or setting is a new study."""
-        identity = {"group": dataclasses.asdict(self.group), "space": self.space,
-                    "trials": self.trials}
+        """Names what the study tunes, so a changed space, seed list or setting is a new study. A
+        group setting at its default is left out, so a setting added to hipbench later (with a
+        default) does not rename the studies of tunings made before it."""
+        defaults = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                    for f in dataclasses.fields(self.group)}
+        group = {key: value for key, value in dataclasses.asdict(self.group).items() if value != defaults[key]}
+        identity = {"group": group, "space": self.space, "trials": self.trials}
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return f"{self.group.suite}-{Path(self.group.model).name}-{self.method}-{digest}"
 

@@ -3,6 +3,7 @@ same declared effort, a killed tuning resumes without repeating finished trials,
 one line, and `--tuned` runs the test seeds with the choice, saying so in the record."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import replace
@@ -152,6 +153,26 @@ def test_methods_are_tuned_side_by_side_in_one_sweep(tmp_path, monkeypatch):
     assert sweeps == [["lora", "pissa"]]
     tuned = json.loads((tmp_path / "tuned.json").read_text())
     assert sorted(tuned) == ["lora", "pissa"] and all(len(tuned[m]["trials"]) == 2 for m in tuned)
+
+
+def test_a_study_is_named_by_the_settings_it_tunes_not_by_defaults():
+    """A changed setting is a new study; a setting at its default does not enter the name, so a run
+    setting hipbench adds later (with a default) keeps the names of tunings made before it."""
+    from hipbench.run_groups import RunGroup
+    from hipbench.tuning import Tuning
+
+    group = RunGroup(methods=("lora",), suite="continual", seeds=(42,))
+    name = Tuning(group, default_space("lora"), None).study_name()
+    @dataclasses.dataclass(frozen=True)
+    class Later(RunGroup):  # the same group after hipbench grew a run setting
+        added_later: str | None = None
+
+    later = Later(**{f.name: getattr(group, f.name) for f in dataclasses.fields(group)})
+    assert Tuning(later, default_space("lora"), None).study_name() == name
+    assert Tuning(replace(later, added_later="x"), default_space("lora"), None).study_name() != name
+    assert Tuning(replace(group, steps=10), default_space("lora"), None).study_name() != name
+    assert Tuning(group, {"lr": (1e-4,)}, None).study_name() != name
+    assert name.startswith("continual-smollm2-135m-lora-")
 
 
 def test_tpe_runs_exactly_the_trials_asked_for(tmp_path):
