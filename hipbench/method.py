@@ -241,14 +241,10 @@ def untyped_differences(options_cls: type, typed: Mapping[str, Any], resolved: M
     default). A record's row label shows them, so that an old record and a new run of the same
     behaviour share a row and a new default never takes an old record's row. `resolved` is the
     record's `method_options_resolved`; an option it lacks ran its `earlier_value` (one added later)
-    or is skipped; options the others leave unread are skipped."""
-    ran = options_cls()
+    or is skipped; options the others leave unread are skipped, and so are recorded options the
+    method no longer has."""
     fields = {f.name: f for f in dataclasses.fields(options_cls)}
-    for name, f in fields.items():
-        if name in resolved:
-            setattr(ran, name, resolved[name])
-        elif f.metadata.get(ADDED_LATER):
-            setattr(ran, name, earlier_value(f))
+    ran = options_as_recorded(options_cls, {name: value for name, value in resolved.items() if name in fields})
     default, skipped = options_cls(), unread(ran) | set(typed)
     return {name: shown_value(getattr(ran, name)) for name in fields
             if name not in skipped and (name in resolved or fields[name].metadata.get(ADDED_LATER))
@@ -414,8 +410,7 @@ def option_rows(options_cls: type) -> list[tuple[str, str, str, str]]:
         spec = option_spec(options_cls, f.name)
         kind = _kind(options_cls, f.name)
         default = getattr(options_cls(), f.name)
-        shown = str(default).lower() if kind is bool else repr(default) if kind is str else f"{default:g}" \
-            if kind is float else str(default)
+        shown = repr(default) if kind is str else shown_value(default)
         rows.append((f.name, shown, spec.describe(kind) if spec else kind.__name__, spec.help if spec else ""))
     return rows
 
