@@ -187,8 +187,11 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{(out / 'tuning.db').resolve()}"
-    studies = {tuning.method: _open_study(tuning, storage, log) for tuning in tunings}
-    stale = {tuning.method: _running(studies[tuning.method]) for tuning in tunings}
+    studies = {tuning.method: _open_study(tuning, storage) for tuning in tunings}
+    stale = {method: _running(study) for method, study in studies.items()}  # a killed tuning's, finished first
+    for method, running in stale.items():
+        if running:
+            log(f"{method}: finishing {len(running)} trial(s) a stopped tuning left running")
     while True:
         batches = {tuning.method: _next_batch(tuning, studies[tuning.method], stale[tuning.method], parallel)
                    for tuning in tunings}
@@ -225,7 +228,7 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
     return entries
 
 
-def _open_study(tuning: Tuning, storage: str, log: Callable[[str], None]):
+def _open_study(tuning: Tuning, storage: str):
     import optuna
 
     study = optuna.create_study(study_name=tuning.study_name(), storage=storage, direction="maximize",
@@ -233,8 +236,6 @@ def _open_study(tuning: Tuning, storage: str, log: Callable[[str], None]):
     if tuning.trials is None and not study.get_trials(deepcopy=False):
         for params in grid_points(tuning.space):
             study.enqueue_trial(params)
-    if running := _running(study):  # a killed tuning's trials: finished first, with the same values
-        log(f"{tuning.method}: finishing {len(running)} trial(s) a stopped tuning left running")
     return study
 
 
