@@ -186,6 +186,7 @@ def single_task_adapters(loaded: LoadedModel, method: Method, suite: Suite, cfg:
             if "rotation_drift_left" not in meta["training"]["spectral"]["mean"]:  # stored before it was measured
                 meta["training"]["spectral"] = spectral_diagnostics(
                     loaded.model, {name: b @ a for name, (b, a) in factors.items()}, DIAGNOSTIC_K, svd)
+                write_json_atomic(root / key / "adapter.json", meta)  # once per stored adapter, not per run
         else:
             try:
                 factors, info = train_adapter(loaded, method, task, suite, cfg, plan, svd, device, meter)
