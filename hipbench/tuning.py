@@ -324,6 +324,14 @@ def read_tuned(path: Path) -> dict[str, dict]:
     return data
 
 
+def entry_digest(path: Path, method: str) -> str:
+    """sha256 of `method`'s entry in the tuned file as it stands there (canonical JSON). A record
+    names its own entry rather than the whole file, so adding another method's tuning to the file
+    later leaves the records already run at this method's settings traceable to it."""
+    entry = json.loads(path.read_text(encoding="utf-8"))[method]
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+
+
 def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path) -> list[RunGroup]:
     """One group per method, with its tuned options and run settings; a method the file does not
     tune keeps the group's, and an --option the file also sets is refused (which one would win?)."""
@@ -338,8 +346,8 @@ def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path) -> list[Run
         clash = set(entry["options"]) & set(group.options)
         if clash:
             raise TuningError(f"--option {sorted(clash)[0]}: also set by --tuned {path} for {method}")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        provenance = {"file": str(path), "sha256": digest, "keys": sorted([*entry["options"], *entry["run"]]),
+        provenance = {"file": str(path), "entry_sha256": entry_digest(path, method),
+                      "keys": sorted([*entry["options"], *entry["run"]]),
                       "objective": entry["objective"], "objective_name": entry.get("objective_name")}
         groups.append(replace(group, methods=(method,), options={**group.options, **entry["options"]},
                               tuning=provenance, **entry["run"]))

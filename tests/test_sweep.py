@@ -214,6 +214,16 @@ def test_a_sweep_file_group_runs_with_the_settings_its_tuned_file_chose(tmp_path
     assert configs["hiplora"].method_options == {"budget": "0.2"} and configs["hiplora"].train.lr == 0.003
     assert configs["hiplora"].tuning["file"] == "tuned.json" and configs["hiplora"].tuning["keys"] == ["budget", "lr"]
     assert configs["olora"].tuning == {} and configs["olora"].train.lr == 5e-4  # not in the file: untouched
+    # provenance names hiplora's own entry: another method added to the file later leaves it as it was
+    before = configs["hiplora"].tuning["entry_sha256"]
+    data = json.loads(Path("tuned.json").read_text())
+    Path("tuned.json").write_text(json.dumps({**data, "olora": {**data["lora"], "suite": "continual"}}))
+    again = {cfg.method: cfg for group in read_sweep_file(Path("tuned.yaml")) for cfg in group.configs("cpu")}
+    assert again["hiplora"].tuning["entry_sha256"] == before and again["olora"].tuning["entry_sha256"] != before
+    data["hiplora"]["run"]["lr"] = 0.002
+    Path("tuned.json").write_text(json.dumps(data))
+    changed = {cfg.method: cfg for group in read_sweep_file(Path("tuned.yaml")) for cfg in group.configs("cpu")}
+    assert changed["hiplora"].tuning["entry_sha256"] != before
     wrong_suite = write_sweep(Path("edit.yaml"), {"runs": [{"suite": "continual", "methods": "lora", "tuned": "tuned.json"}]})
     with pytest.raises(SweepFileError, match=r"runs\[0\]: field 'tuned': --tuned tuned.json: lora was tuned on suite edit"):
         read_sweep_file(wrong_suite)
