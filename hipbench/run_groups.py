@@ -21,7 +21,9 @@ naming the file, the entry and the field.
 
 `tuned: PATH` (a group field, or a default) runs the group's methods with the settings a
 `hipbench tune` chose (`hipbench.tuning.apply_tuned`, as `--tuned` does), so a leaderboard of tuned
-runs is one file too; each suite's groups name their own suite's tuned.json.
+runs is one file too; each suite's groups name their own suite's tuned.json. `tuned: {file: PATH,
+keys: [lr]}` takes only the named settings, for an ablation that varies a method's own options at
+its tuned learning rate; the record names the keys it took, and the row says `(tuned: lr=...)`.
 """
 from __future__ import annotations
 
@@ -266,16 +268,28 @@ def groups_from_mapping(entry: Any, where: str) -> list[RunGroup]:
         return [group]
     from hipbench.tuning import TuningError, apply_tuned, read_tuned
 
-    if "lr" in entry:
+    tuned, keys = tuned_field(tuned, where)
+    if "lr" in entry and (keys is None or "lr" in keys):
         raise SweepFileError(f"{where}: fields 'lr' and 'tuned': the tuned file sets the learning rate")
-    if not isinstance(tuned, str):
-        raise SweepFileError(f"{where}: field 'tuned': expected a path to tuned.json, got {tuned!r}")
     if not Path(tuned).is_file():
         raise SweepFileError(f"{where}: field 'tuned': {tuned} does not exist")
     try:
-        return apply_tuned(group, read_tuned(Path(tuned)), Path(tuned))
+        return apply_tuned(group, read_tuned(Path(tuned)), Path(tuned), keys)
     except TuningError as error:
         raise SweepFileError(f"{where}: field 'tuned': {error}") from None
+
+
+def tuned_field(tuned: Any, where: str) -> tuple[str, tuple[str, ...] | None]:
+    """`tuned: PATH` (every tuned setting) or `tuned: {file: PATH, keys: [...]}` (those named)."""
+    if isinstance(tuned, str):
+        return tuned, None
+    if not isinstance(tuned, dict) or set(tuned) != {"file", "keys"} or not isinstance(tuned["file"], str):
+        raise SweepFileError(f"{where}: field 'tuned': expected a path to tuned.json or {{file: PATH, keys: [...]}}, "
+                             f"got {tuned!r}")
+    keys = tuned["keys"]
+    if not isinstance(keys, list) or not keys or not all(isinstance(key, str) for key in keys):
+        raise SweepFileError(f"{where}: field 'tuned': keys: expected a list of setting names, got {keys!r}")
+    return tuned["file"], tuple(keys)
 
 
 def read_sweep_file(path: Path) -> list[RunGroup]:

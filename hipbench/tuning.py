@@ -332,15 +332,23 @@ def entry_digest(path: Path, method: str) -> str:
     return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
 
 
-def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path) -> list[RunGroup]:
-    """One group per method, with its tuned options and run settings; a method the file does not
-    tune keeps the group's, and an --option the file also sets is refused (which one would win?)."""
+def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path,
+                keys: tuple[str, ...] | None = None) -> list[RunGroup]:
+    """One group per method, with its tuned options and run settings (only `keys`, where given); a
+    method the file does not tune keeps the group's, and an --option the file also sets is refused
+    (which one would win?)."""
     groups = []
     for method in group.methods:
         entry = tuned.get(method)
         if entry is None:
             groups.append(replace(group, methods=(method,)))
             continue
+        if keys is not None:
+            missing = [key for key in keys if key not in entry["options"] and key not in entry["run"]]
+            if missing:
+                raise TuningError(f"--tuned {path}: {method} has no tuned setting '{missing[0]}'")
+            entry = {**entry, "options": {k: v for k, v in entry["options"].items() if k in keys},
+                     "run": {k: v for k, v in entry["run"].items() if k in keys}}
         if entry["suite"] != group.suite:
             raise TuningError(f"--tuned {path}: {method} was tuned on suite {entry['suite']}, not {group.suite}")
         clash = set(entry["options"]) & set(group.options)
