@@ -227,6 +227,15 @@ def equal_note(name: str) -> str:
     return f"= {name} (no earlier adapter)"
 
 
+def baseline_label(records: list[dict]) -> str:
+    """The row every other row is compared with: plain LoRA (`comparisons.BASELINE`, no method
+    options), labelled as its records are, `lora (tuned: lr=...)` in a table of tuned runs. A table
+    cannot hold a tuned and an untuned LoRA (`check_comparable`), so there is at most one."""
+    labels = {record_label(r) for r in records
+              if r["config"]["config"]["method"] == comparisons.BASELINE and not r["config"]["config"]["method_options"]}
+    return labels.pop() if len(labels) == 1 else comparisons.BASELINE
+
+
 def by_method(records: list[dict]) -> dict[str, list[dict]]:
     """Records by row label (`record_label`): a record that ran an option at other than today's
     default without naming it (HiP-LoRA's and LaLoRA's published records, made before issue 20
@@ -276,6 +285,10 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
               "budget": first["budget"] if adapters else None, "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],
               "train": cfg["train"], "target_modules": cfg["target_modules"], "protocol": protocol,
               "budget_rule": config_value(cfg, "budget_rule")}
+    tuned = sorted({key for r in records for key in r["config"]["config"].get("tuning", {}).get("keys", [])
+                    if key in cfg["train"]})
+    if tuned:
+        header["tuned"] = tuned
     if cfg.get("protocol_options"):
         header["protocol_options"] = cfg["protocol_options"]
     if cfg.get("general_eval"):
@@ -326,6 +339,12 @@ def run_links(row: dict) -> str:
     return " ".join(f"[{seed}]({quote(path)})" for seed, path in zip(row["seeds"], row["runs"]))
 
 
+def train_text(header: dict, key: str) -> str:
+    """A training setting as the header states it; one the rows' runs took from their tuning
+    differs by row and is named there (`method_label`), not taken from the first record."""
+    return "tuned per method (Method column)" if key in header.get("tuned", ()) else str(header["train"][key])
+
+
 def render_markdown(header: dict, rows: list[dict], paired_section: str = "") -> str:
     """The table file: header facts, the column note, the table, then `paired_section` (the caption
     and paired differences to the baseline, `hipbench.comparisons.render_markdown`)."""
@@ -338,10 +357,10 @@ def render_markdown(header: dict, rows: list[dict], paired_section: str = "") ->
         f"# {header['suite']} on {header['model']}" + (f" ({options_slug(options)})" if options else ""),
         "",
         f"- Tasks, in order: {' → '.join(header['tasks'])}",
-        (f"- Steps: {header['steps_rule']} (lr {header['train']['lr']}); data: {scope}"
+        (f"- Steps: {header['steps_rule']} (lr {train_text(header, 'lr')}); data: {scope}"
          if header.get("steps_rule") else
-         f"- Steps per task: {header['steps_per_task']} (batch {header['train']['batch_size']}, "
-         f"lr {header['train']['lr']}); data: {scope}"),
+         f"- Steps per task: {header['steps_per_task']} (batch {train_text(header, 'batch_size')}, "
+         f"lr {train_text(header, 'lr')}); data: {scope}"),
         f"- Budget: {budget_text(header)} "
         f"(targets: {', '.join(header['target_modules'])})",
         *([f"- General capability: {general_eval.header_text(header['general_eval'])}"]
@@ -394,17 +413,18 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
         shown = {row["method"] for row in results}
         result_records = [r for r in group if record_label(r) in shown]
         methods, measured = [row["method"] for row in results], comparisons.measured_metrics(results)
-        paired = comparisons.compare(by_method(result_records), header["protocol"],
+        baseline = baseline_label(result_records)
+        paired = comparisons.compare(by_method(result_records), header["protocol"], baseline,
                                      extra=general_eval.paired_columns([r["metrics"] for r in result_records]))
         for row in rows:
             row["runs"] = [_relative(Path(p), out_dir) for p in row["runs"]]
         stem = out_dir / (f"{suite_name}__{Path(model).name}" + (f"__{options}" if options else ""))
         paths = {ext: table_file(stem, f".{ext}") for ext in ("md", "csv", "json")}
         paths["md"].write_text(render_markdown(header, rows, comparisons.render_markdown(
-            paired, methods, header["protocol"], measured=measured)))
+            paired, methods, header["protocol"], baseline, measured=measured)))
         to_frame(rows, numeric=True, protocol=header["protocol"]).to_csv(paths["csv"], index=False)
-        paired_json = {"baseline": comparisons.BASELINE, "rows": paired,
-                       "caption": comparisons.caption(paired, methods, header["protocol"], measured=measured)}
+        paired_json = {"baseline": baseline, "rows": paired,
+                       "caption": comparisons.caption(paired, methods, header["protocol"], baseline, measured=measured)}
         paths["json"].write_text(json.dumps({"header": header, "rows": rows, "paired": paired_json}, indent=2,
                                             sort_keys=True) + "\n")
         written.extend(paths.values())
@@ -414,17 +434,28 @@ def write_leaderboards(runs_dir: Path, out_dir: Path, suite: str | None = None,
                    if plots and hasattr(module, "write_plots") else [])
         written.extend(figures)
         tables.append({"header": header, "rows": rows, "files": paths, "figures": figures, "paired": paired,
-                       "records": group})
+                       "baseline": baseline, "records": group})
+    others = other_leaderboards(out_dir)
     report = None
     if plots:
         from hipbench.report import write_report
 
-        report = write_report(tables, out_dir, tuning)
+        report = write_report(tables, out_dir, tuning, others)
         written.append(report)
     from hipbench.readme import write_readme
 
-    written.append(write_readme(tables, out_dir, incomplete=len(incomplete), report=report, tuning=tuning))
+    written.append(write_readme(tables, out_dir, incomplete=len(incomplete), report=report, tuning=tuning,
+                                others=others))
     return written, len(incomplete)
+
+
+def other_leaderboards(out_dir: Path) -> list[Path]:
+    """Leaderboards built into folders of `out_dir` (a table of its own, such as an ablation whose
+    runs live apart): their README.md files, so the main index links them."""
+    from hipbench.readme import README_NAME, TITLE
+
+    return sorted(path for path in Path(out_dir).glob(f"*/{README_NAME}")
+                  if path.read_text(encoding="utf-8").startswith(TITLE))
 
 
 def _relative(path: Path, start: Path) -> str:

@@ -133,10 +133,11 @@ def render_table(header: dict, rows: list[dict]) -> str:
 def render_paired(table: dict) -> str:
     """The caption under a table and the paired differences to the baseline, as in the markdown."""
     header, rows, paired = table["header"], table["rows"], table.get("paired", [])
-    text = comparisons.caption(paired, [row["method"] for row in rows], header["protocol"],
+    baseline = table.get("baseline", comparisons.BASELINE)
+    text = comparisons.caption(paired, [row["method"] for row in rows], header["protocol"], baseline,
                                measured=comparisons.measured_metrics(rows))
-    text = html.escape(text).replace(f"**Differences to {comparisons.BASELINE}**",
-                                     f"<b>Differences to {comparisons.BASELINE}</b>")
+    text = html.escape(text).replace(f"**Differences to {html.escape(baseline)}**",
+                                     f"<b>Differences to {html.escape(baseline)}</b>")
     if not paired:
         return f'<p class="caption">{text}</p>'
     frame = comparisons.comparison_frame(paired)
@@ -160,14 +161,19 @@ def render_section(table: dict, out_dir: Path) -> str:
                       render_table(header, rows), render_paired(table), figures])
 
 
-def write_report(tables: list[dict], out_dir: Path, tuning: list[Path] = ()) -> Path:
+def write_report(tables: list[dict], out_dir: Path, tuning: list[Path] = (), others: list[Path] = ()) -> Path:
     """`<out_dir>/index.html` from `tables` (dicts with header, rows, files and figures), linking the
-    tuning tables (`tuning`) that chose their settings."""
+    tuning tables (`tuning`) that chose their settings and the leaderboards built into folders of
+    their own (`others`, their README.md; the page links their index.html where it exists)."""
     out_dir = Path(out_dir)
     sections = "\n".join(render_section(table, out_dir) for table in tables)
     if tuning:
         links = "".join(f'<li><a href="{href(path, out_dir)}">{html.escape(Path(path).name)}</a></li>' for path in tuning)
         sections += f"\n<h2>Tuning trials</h2>\n<ul>{links}</ul>"
+    if others:
+        pages = [path.parent / REPORT_NAME if (path.parent / REPORT_NAME).exists() else path for path in others]
+        links = "".join(f'<li><a href="{href(page, out_dir)}">{html.escape(page.parent.name)}</a></li>' for page in pages)
+        sections += f"\n<h2>Other leaderboards</h2>\n<ul>{links}</ul>"
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<link rel="icon" href="data:,">\n<title>hipbench leaderboards'
             f"</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<h1>hipbench leaderboards</h1>\n"
             f"<p>Generated from complete run records by <code>hipbench leaderboard --plots</code>; cells are "

@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from hipbench.mergefail import TAU, bootstrap_ci, paired_difference
-from hipbench.paired import BASELINE
 
 
 def pooled_mergefail(records: list[dict]) -> list[dict]:
     """Per method and merge size: MergeFail pooled over seeds (units = (seed, instance)), its
     bootstrap CI, and the paired difference to the baseline method on the units both have."""
-    from hipbench.leaderboard import record_label
+    from hipbench.leaderboard import baseline_label, record_label
 
     units: dict[str, dict[int, dict[tuple, bool]]] = {}
     for record in records:
@@ -26,7 +25,8 @@ def pooled_mergefail(records: list[dict]) -> list[dict]:
             bucket = units.setdefault(record_label(record), {}).setdefault(int(size), {})
             for tasks, failed in zip(entry["instances"], entry["failed"]):
                 bucket[(seed, tuple(tasks))] = bool(failed)
-    baseline = units.get(BASELINE, {})
+    name = baseline_label(records)
+    baseline = units.get(name, {})
     rows = []
     for label in sorted(units):
         for size in sorted(units[label]):
@@ -38,7 +38,7 @@ def pooled_mergefail(records: list[dict]) -> list[dict]:
                    "n": len(keys), "seeds": len({k[0] for k in keys})}
             reference = baseline.get(size, {})
             shared = [k for k in keys if k in reference]
-            if label != BASELINE and shared:
+            if label != name and shared:
                 diff = paired_difference([bucket[k] for k in shared], [reference[k] for k in shared], seed=[size])
                 row.update({"diff": diff["diff"], "diff_lo": diff["lo"], "diff_hi": diff["hi"], "diff_n": diff["n"]})
             rows.append(row)
@@ -63,16 +63,16 @@ def rule_text(metrics: dict) -> str:
 def write_extras(records: list[dict], stem: Path) -> None:
     """Appended to `<stem>.md` (and the same numbers to `<stem>.json`): MergeFail pooled over
     seeds with its CI and the paired difference to lora."""
-    from hipbench.leaderboard import table_file
+    from hipbench.leaderboard import baseline_label, table_file
 
-    rows = pooled_mergefail(records)
+    rows, baseline = pooled_mergefail(records), baseline_label(records)
     rules = sorted({rule_text(r["metrics"]) for r in records})
     fmt = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"  # noqa: E731
-    lines = ["", f"## MergeFail pooled over seeds, and paired difference to {BASELINE}", "",
+    lines = ["", f"## MergeFail pooled over seeds, and paired difference to {baseline}", "",
              f"Merge rule: {', '.join(rules)}. Units are (seed, instance); 95% percentile bootstrap over units. "
-             f"Δ = MergeFail(method) − MergeFail({BASELINE}) on the same units (paired bootstrap); negative = fewer "
-             f"failures than {BASELINE}.", "",
-             "| t | Method | MergeFail | 95% CI | Δ vs " + BASELINE + " | Δ 95% CI | Units (seeds) |",
+             f"Δ = MergeFail(method) − MergeFail({baseline}) on the same units (paired bootstrap); negative = fewer "
+             f"failures than {baseline}.", "",
+             "| t | Method | MergeFail | 95% CI | Δ vs " + baseline + " | Δ 95% CI | Units (seeds) |",
              "|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda r: (r["t"], r["method"])):
         diff = (fmt(row["diff"]), f"[{fmt(row['diff_lo'])}, {fmt(row['diff_hi'])}]") if "diff" in row else ("—", "—")
