@@ -49,7 +49,31 @@ def trial_rows(records: list[dict]) -> list[dict]:
         mine = [r for r in rows if r["method"] == method]
         best = max(mine, key=lambda r: (r["objective"], -mine.index(r)))
         best["chosen"] = True
+        best["edges"] = grid_edges(mine, best)
     return rows
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def grid_edges(trials: list[dict], chosen: dict) -> list[str]:
+    """The searched settings at whose lowest or highest tried value the choice sits (`lr max`,
+    `budget min`): there the best setting may lie outside the range, which a reader should know
+    before reading a tuned row as the method at its best. Only numeric settings tried at 3 or more
+    values count (with two, every choice is at an edge)."""
+    settings = {"lr": lambda r: r["lr"], **{key: (lambda r, key=key: _number(r["options"].get(key)))
+                                            for r in trials for key in r["options"]}}
+    edges = []
+    for name, value_of in settings.items():
+        values = sorted({v for v in map(value_of, trials) if v is not None})
+        mine = value_of(chosen)
+        if len(values) >= 3 and mine is not None and mine in (values[0], values[-1]):
+            edges.append(f"{name} {'min' if mine == values[0] else 'max'}")
+    return edges
 
 
 def render(rows: list[dict], title: str, objective_name: str) -> str:
@@ -58,14 +82,24 @@ def render(rows: list[dict], title: str, objective_name: str) -> str:
               ", ".join(f"{k}={v}" for k, v in sorted(r["options"].items())) or "-", r["steps"], r["batch_size"],
               ",".join(map(str, r["seeds"])), f"{r['objective']:.4f}" + (f" ± {r['objective_std']:.4f}"
                                                                            if len(r["seeds"]) > 1 else ""),
-              "chosen" if r.get("chosen") else ""] for r in rows]
+              _mark(r)] for r in rows]
     headers = ["Method", "Trial", "lr", "Options", "Steps", "Batch", "Seeds", f"Objective ({objective_name})", ""]
     lines = [f"# {title}", "",
              "Every tuning trial, scored on the validation split held out of the training data (no test example "
              "is read); the chosen setting per method is the highest objective, ties to the earliest trial.", "",
              "Trials per method: " + ", ".join(f"{m} {n}" for m, n in counts.items()), "",
              tabulate(table, headers=headers, tablefmt="pipe", disable_numparse=True), ""]
+    at_edge = [f"{r['method']} ({', '.join(r['edges'])})" for r in rows if r.get("edges")]
+    if at_edge:
+        lines += ["Chosen at the edge of the searched range, so a better setting may lie beyond it: "
+                  + "; ".join(at_edge) + ".", ""]
     return "\n".join(lines)
+
+
+def _mark(row: dict) -> str:
+    if not row.get("chosen"):
+        return ""
+    return "chosen" + (f" (edge: {', '.join(row['edges'])})" if row.get("edges") else "")
 
 
 def write_tuning_tables(records: list[dict], out_dir: Path) -> list[Path]:
