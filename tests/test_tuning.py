@@ -131,7 +131,10 @@ def test_a_killed_tuning_resumes_without_repeating_finished_trials(tmp_path, mon
     assert "Trials per method: lora 3" in table
     rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| lora")]
     assert [row[1].strip() for row in rows] == ["0", "1", "2"]
-    assert [row[1].strip() for row in rows if row[-1].strip() == "chosen"] == [str(tuned["chosen_trial"])]
+    assert [row[1].strip() for row in rows if row[-1].strip().startswith("chosen")] == [str(tuned["chosen_trial"])]
+    chosen_lr = tuned["run"]["lr"]
+    edge = {1e-4: "chosen (edge: lr min)", 1e-3: "chosen (edge: lr max)"}.get(chosen_lr, "chosen")
+    assert [row[-1].strip() for row in rows if row[-1].strip().startswith("chosen")] == [edge]
     objectives = {t["number"]: t["objective"] for t in tuned["trials"]}
     assert [row[7].strip() for row in rows] == [f"{objectives[n]:.4f}" for n in range(3)]
 
@@ -223,6 +226,10 @@ def test_tuned_runs_take_the_choice_and_say_so(tmp_path):
     assert invoke("leaderboard", str(tmp_path / "both"), "--out", str(tmp_path / "lb")).exit_code == 0
     labels = [row["method"] for row in json.loads((tmp_path / "lb" / "continual__tiny-llama.json").read_text())["rows"]]
     assert sorted(labels) == ["hiplora [budget=0.2] (tuned: lr=0.003)", "lora (tuned: lr=0.001)"]
+    table = json.loads((tmp_path / "lb" / "continual__tiny-llama.json").read_text())
+    assert table["paired"]["baseline"] == "lora (tuned: lr=0.001)"  # the tuned LoRA row is the baseline
+    assert {row["method"] for row in table["paired"]["rows"]} == {"hiplora [budget=0.2] (tuned: lr=0.003)"}
+    assert "lr tuned per method (Method column)" in (tmp_path / "lb" / "continual__tiny-llama.md").read_text()
     by_hand = invoke("run", "--method", "hiplora", *TINY, "--seeds", "1", "--option", "budget=0.2", "--lr", "0.003",
                      "--out", str(tmp_path / "runs"))
     assert "already complete" in by_hand.output  # the same run: tuning is provenance, not identity
@@ -252,3 +259,15 @@ def test_leaderboards_leave_tuning_trials_out_and_never_mix_data_splits(tmp_path
                   "--out", str(runs)).exit_code == 0
     mixed = invoke("leaderboard", str(runs), "--out", str(tmp_path / "lb2"))
     assert mixed.exit_code == 1 and "refusing to mix runs in one table: 'data_split'" in mixed.output
+
+
+def test_a_choice_at_the_edge_of_its_grid_is_named():
+    from hipbench.tuning_table import grid_edges
+
+    def trial(lr, budget):
+        return {"lr": lr, "options": {"budget": str(budget), "complement": "step"}}
+
+    grid = [trial(lr, b) for lr in (2e-5, 1e-4, 5e-4) for b in (0.2, 0.5, 1.0)]
+    assert grid_edges(grid, trial(5e-4, 0.2)) == ["lr max", "budget min"]
+    assert grid_edges(grid, trial(1e-4, 0.5)) == []  # inside on both axes
+    assert grid_edges(grid[:2], trial(2e-5, 0.2)) == []  # two values tried: no interior to be at the edge of
