@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -187,20 +188,27 @@ def test_cli_refuses_a_budget_it_cannot_meet_in_one_line(tmp_path):
 
 
 def test_leaderboards_show_budget_used_from_each_records_own_counts(tmp_path):
+    """`Budget used` is each record's trainable count over its budget, never stored: the published
+    N = 100 edit records ran the uniform rule (HiP-LoRA short of the budget), the republished
+    `continual` records the fill rule (every method within 1 %)."""
     from hipbench.leaderboard import write_leaderboards
 
-    published = Path(__file__).resolve().parents[1] / "leaderboards" / "runs" / "continual"
-    write_leaderboards(published, tmp_path)
-    metrics = [json.loads(p.read_text()) for p in published.glob("smollm2-135m/hiplora/seed-*/metrics.json")]
-    used = {m["trainable_params"] / m["budget"] for m in metrics}
-    assert len(used) == 1 and 0.85 < next(iter(used)) < 0.9  # the uniform rule's shortfall, never stored
-    table = json.loads((tmp_path / "continual__smollm2-135m.json").read_text())
-    rows = {row["method"]: row for row in table["rows"]}
+    published = Path(__file__).resolve().parents[1] / "leaderboards" / "runs"
+    shutil.copytree(published / "edit", tmp_path / "runs" / "edit")
+    write_leaderboards(tmp_path / "runs", tmp_path)
+    uniform = [json.loads(p.read_text()) for p in published.glob("edit/smollm2-135m/hiplora/seed-*/metrics.json")
+               if json.loads((p.parent / "config.json").read_text())["config"].get("budget_rule", "uniform") == "uniform"]
+    used = {m["trainable_params"] / m["budget"] for m in uniform}
+    assert len(uniform) == 3 and len(used) == 1 and 0.85 < next(iter(used)) < 0.9  # the uniform rule's shortfall
+    stem = "edit__smollm2-135m__edit_mode-sequential_num_edits-100"
+    rows = {row["method"]: row for row in json.loads((tmp_path / f"{stem}.json").read_text())["rows"]}
     hiplora = rows["hiplora [complement=forward,principal=absolute]"]  # the defaults those records ran
     assert hiplora["budget_used"] == sorted(used) and rows["lora"]["budget_used"] == [1.0]
-    assert table["header"]["budget_rule"] == "uniform"
-    markdown = (tmp_path / "continual__smollm2-135m.md").read_text()
+    markdown = (tmp_path / f"{stem}.md").read_text()
     assert "Budget used" in next(line for line in markdown.splitlines() if line.startswith("| Method"))
     assert f"{next(iter(used)):.2%}" in markdown and "uniform rule: one rank on every module" in markdown
-    csv = (tmp_path / "continual__smollm2-135m.csv").read_text().splitlines()
+    csv = (tmp_path / f"{stem}.csv").read_text().splitlines()
     assert "Budget used" in csv[0].split(",")
+    filled = json.loads((Path(__file__).resolve().parents[1] / "leaderboards" / "continual__smollm2-135m.json")
+                        .read_text())["rows"]
+    assert len(filled) == 6 and all(0.99 <= used <= 1.0 for row in filled for used in row["budget_used"])

@@ -116,26 +116,31 @@ def test_the_published_requests_keep_their_order_and_meaning(suite):
 
 def test_the_published_records_edited_published_requests_in_suite_order(suite):
     """What each published edit record selected (its `selection` row) is a subsequence of the first
-    439 requests: the same requests in the same order would be selected today. Tuning trials
-    (holdout-validation) chose among the validation share of those 439."""
+    439 requests: the same requests in the same order would be selected today. Records of before the
+    extension chose among those 439 (all-train) or their validation share (tuning trials); records
+    made after it among the test or validation side of all requests, whose first requests are the
+    same (`test_the_published_requests_keep_their_side_of_the_validation_split`)."""
+    from hipbench.leaderboard import config_value
     from hipbench.suite import hold_out_validation
-    from hipbench.tuning_table import is_trial
 
     published = edit_suite.PUBLISHED_REQUESTS
     positions = {(r.prompt, r.target_new, r.ground_truth, r.relation): i
                  for i, r in enumerate(edit_suite.build_requests()[:published])}
-    validation = len(hold_out_validation(dataclasses.replace(suite, edits=suite.edits[:published], definition={
-        k: v for k, v in suite.definition.items() if k != "published_requests"})).validation_edits)
+    before = hold_out_validation(dataclasses.replace(suite, edits=suite.edits[:published], definition={
+        k: v for k, v in suite.definition.items() if k != "published_requests"}))
+    grown = hold_out_validation(suite)
+    candidates = {"holdout-validation": {len(before.validation_edits), len(grown.validation_edits)},
+                  "all-train": {published}, "holdout-test": {len(grown.edits)}}
     records = sorted(RUNS.glob("*/*/*/measurements.jsonl"))
     assert records
     for path in records:
-        trial = is_trial({"config": json.loads((path.parent / "config.json").read_text())})
+        split = config_value(json.loads((path.parent / "config.json").read_text())["config"], "data_split")
         with path.open() as fh:
             selection = next(row for row in map(json.loads, fh) if row.get("stage") == "selection")
         picked = [positions[(e["prompt"], e["target_new"], e["ground_truth"], e["relation"])]
                   for e in selection["edits"]]
         assert picked == sorted(picked), path
-        assert selection["filter_candidates"] == (validation if trial else published), path
+        assert selection["filter_candidates"] in candidates[split], path
 
 
 def test_the_published_requests_keep_their_side_of_the_validation_split(suite):

@@ -166,10 +166,23 @@ def test_edit_and_merge_records_keep_the_budget_of_every_trained_unit(tmp_path, 
     assert metrics["projection_active"] == pytest.approx(sum(u["projection_active"] for u in units) / len(units))
 
 
-def test_published_tables_have_no_budget_columns():
-    """Records made before the budget was measured: their tables stay as they were."""
-    for table in (ROOT / "leaderboards").glob("*.md"):
-        assert "Budget usage" not in table.read_text(), table
+def test_published_tables_show_budget_usage_exactly_where_records_measured_it():
+    """A table gets the budget columns only where some record measured them; in the republished
+    `continual` table HiP-LoRA's row holds within its budget (usage ≤ 1) and the projection is active,
+    every other method's row is n/a."""
+    for table in (ROOT / "leaderboards").rglob("*.json"):
+        data = json.loads(table.read_text())
+        if not isinstance(data, dict) or "rows" not in data or "header" not in data:
+            continue
+        measured = any(row.get("budget_usage", {}).get("n") for row in data["rows"])
+        assert measured == ("Budget usage" in table.with_suffix(".md").read_text()), table
+    rows = json.loads((ROOT / "leaderboards" / "continual__smollm2-135m.json").read_text())["rows"]
+    for row in rows:
+        usage, active = row.get("budget_usage", {}), row.get("projection_active", {})
+        if row["method"].startswith("hiplora"):
+            assert usage["n"] == 5 and 0.5 < usage["mean"] <= 1.0 and active["mean"] > 0.1, row["method"]
+        else:
+            assert not usage.get("n") and not active.get("n"), row["method"]
 
 
 def test_the_ablation_sweep_names_every_budget_and_k_and_the_frozen_row():
@@ -188,6 +201,8 @@ def test_the_ablation_sweep_names_every_budget_and_k_and_the_frozen_row():
     hashes = {cfg.hash(identity_options(options_from_strings(HiPLoRAOptions, cfg.method_options)))
               for cfg in configs if cfg.method == "hiplora"}
     assert len(hashes) == 13 * 3  # every row a run of its own, each seed too
+    tuned = json.loads((ROOT / "leaderboards" / "tuning" / "continual" / "tuned.json").read_text())
+    assert all(cfg.train.lr == tuned[cfg.method]["run"]["lr"] and cfg.tuning["keys"] == ["lr"] for cfg in configs)
 
 
 def test_rows_that_ran_different_defaults_under_one_label_are_told_apart():

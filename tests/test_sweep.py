@@ -9,6 +9,7 @@ its second task).
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -220,6 +221,16 @@ def test_a_sweep_file_group_runs_with_the_settings_its_tuned_file_chose(tmp_path
     Path("tuned.json").write_text(json.dumps({**data, "olora": {**data["lora"], "suite": "continual"}}))
     again = {cfg.method: cfg for group in read_sweep_file(Path("tuned.yaml")) for cfg in group.configs("cpu")}
     assert again["hiplora"].tuning["entry_sha256"] == before and again["olora"].tuning["entry_sha256"] != before
+    only_lr = write_sweep(Path("lr.yaml"), {"defaults": {"suite": "continual", **TINY}, "runs": [
+        {"methods": ["hiplora"], "seeds": [1], "options": {"budget": "1.0"}, "tuned": {"file": "tuned.json", "keys": ["lr"]}}]})
+    (ablated,) = [cfg for group in read_sweep_file(only_lr) for cfg in group.configs("cpu")]
+    assert ablated.method_options == {"budget": "1.0"} and ablated.train.lr == 0.003 and ablated.tuning["keys"] == ["lr"]
+    for bad, message in (({"file": "tuned.json", "keys": ["k"]}, "hiplora has no tuned setting 'k'"),
+                         ({"file": "tuned.json"}, "expected a path to tuned.json or {file: PATH, keys: [...]}"),
+                         ({"file": "tuned.json", "keys": []}, "keys: expected a list of setting names")):
+        broken = write_sweep(Path("bad.yaml"), {"runs": [{"suite": "continual", "methods": "hiplora", "tuned": bad}]})
+        with pytest.raises(SweepFileError, match=re.escape(message)):
+            read_sweep_file(broken)
     data["hiplora"]["run"]["lr"] = 0.002
     Path("tuned.json").write_text(json.dumps(data))
     changed = {cfg.method: cfg for group in read_sweep_file(Path("tuned.yaml")) for cfg in group.configs("cpu")}
@@ -278,6 +289,23 @@ def _is_trial(record_dir: Path) -> bool:
     from hipbench.tuning_table import is_trial
 
     return is_trial({"config": json.loads((record_dir / "config.json").read_text())})
+
+
+def test_published_tuned_runs_name_their_entry_of_the_committed_tuned_json():
+    """Every published record run with tuned settings names a tuned.json in this repository, and
+    its entry there is exactly the one the run took (sha256), with the values the run trained at."""
+    from hipbench.tuning import entry_digest
+
+    tuned = [json.loads(p.read_text()) for p in (ROOT / "leaderboards").rglob("config.json")]
+    tuned = [record["config"] for record in tuned if record["config"].get("tuning", {}).get("file")]
+    assert len(tuned) >= 30 + 30 + 42  # continual and edit N = 10 at five seeds, the ablation
+    for cfg in tuned:
+        path, method = ROOT / cfg["tuning"]["file"], cfg["method"]
+        assert cfg["tuning"]["entry_sha256"] == entry_digest(path, method), (path, method)
+        entry = json.loads(path.read_text())[method]
+        assert all(cfg["train"][key] == entry["run"][key] for key in cfg["tuning"]["keys"] if key in entry["run"])
+        assert all(cfg["method_options"][key] == str(entry["options"][key])
+                   for key in cfg["tuning"]["keys"] if key in entry["options"])
 
 
 def test_published_tuning_trials_are_exactly_those_of_the_published_tuned_json():
