@@ -91,13 +91,26 @@ def subject_position(tokenizer, text: str, subject_end: int) -> int:
     return len(tokenizer(text[:subject_end], add_special_tokens=False)["input_ids"]) - 1
 
 
+def find_subject(prompt: str, subject: str) -> int:
+    """Where `subject` starts in `prompt`, or -1. A prompt that starts with its subject has that
+    subject capitalised ("the Great Wall" opens "The Great Wall is located in ...",
+    `tasks.edit.sentence`), so the subject is also looked for with its first letter upper-cased
+    at the prompt's start."""
+    if not subject:
+        return -1
+    where = prompt.find(subject)
+    if where < 0 and prompt.startswith(subject[:1].upper() + subject[1:]):
+        return 0
+    return where
+
+
 def lookup(editor: str, tokenizer, prefix: str, prompt: str, subject: str, fact_token: str) -> tuple[list[int], int]:
     """Token ids of `prefix + prompt` and the position the fact is looked up at."""
     text = prefix + prompt
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if fact_token == "last":
         return ids, len(ids) - 1
-    where = prompt.find(subject) if subject else -1
+    where = find_subject(prompt, subject)
     if where < 0:
         raise ValueError(f"{editor}: request {prompt!r}: its subject {subject!r} does not occur in the prompt "
                          f"(field subject; --option fact_token=last uses the prompt's last token instead)")

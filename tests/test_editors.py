@@ -210,6 +210,19 @@ def test_layers_default_scaled_by_depth_and_checked(tiny):
         editor.edit(model, [EditRequest("cap of foo", "bar", "Z")], ctx)
 
 
+def test_a_subject_capitalised_at_the_start_of_its_prompt_is_found():
+    """The built-in suite writes "the Great Wall" as the subject of "The Great Wall is located in
+    the country of" (a sentence is capitalised): the subject is found there, not refused."""
+    from hipbench.edit_vectors import find_subject
+    from tasks.edit import build_requests
+
+    assert find_subject("The Great Wall is located in the country of", "the Great Wall") == 0
+    assert find_subject("Visitors of the Great Wall say", "the Great Wall") == 12
+    assert find_subject("Thus the Great Wall", "The Great Wall") == -1  # only at the start, as sentences are
+    assert find_subject("the tower", "") == -1
+    assert all(find_subject(r.prompt, r.subject) >= 0 for r in build_requests())  # every built-in request
+
+
 def test_key_statistics_are_cached_by_model_and_corpus(tiny, tmp_path):
     from hipbench.key_stats import KeyStatistics, preservation_corpus
 
