@@ -251,8 +251,9 @@ def describe(outcome: RunOutcome, protocol: str = "continual") -> str:
         return f"{outcome.method} seed {outcome.seed}: FAILED (non-finite loss), incomplete record in {where}"
     m = outcome.metrics
     fmt = lambda v: "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-    if protocol != "continual":  # the protocol's leaderboard columns
-        cells = "  ".join(f"{title} {fmt(m.get(key))}" for key, title in protocol_module(protocol).LEADERBOARD_COLUMNS)
+    if protocol != "continual":  # the protocol's leaderboard columns this run has (an editor: no budget usage)
+        cells = "  ".join(f"{title} {fmt(m[key])}" for key, title in protocol_module(protocol).LEADERBOARD_COLUMNS
+                          if m.get(key) is not None)
         return f"{outcome.method} seed {outcome.seed}: {cells}  ({m['trainable_params']} trainable) -> {where}"
     general = "".join(f"  {title} {fmt(m[key])}" for key, title in general_eval.paired_columns([m]))
     return (f"{outcome.method} seed {outcome.seed}: AA {fmt(m['aa'])}  BWT {fmt(m['bwt'])}  "

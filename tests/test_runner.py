@@ -36,3 +36,18 @@ def test_nan_loss_stops_the_run_and_keeps_an_incomplete_record(tiny_loaded, tiny
     assert {r["after_task"] for r in rows} == {0, 1}  # what was measured before the failure is kept
     complete, incomplete = collect(tmp_path)
     assert complete == [] and incomplete == [outcome.directory]
+
+
+def test_an_edit_runs_summary_line_names_only_the_columns_it_measured():
+    """An editor has no budget usage: its line leaves the column out instead of printing nan;
+    a measured value that is nan is still shown as nan."""
+    from pathlib import Path
+
+    from hipbench.protocols import protocol_module
+
+    columns = protocol_module("edit").LEADERBOARD_COLUMNS
+    metrics = {key: 0.5 for key, _ in columns if key not in ("budget_usage", "projection_active")}
+    metrics.update(trainable_params=10, reliability=float("nan"))
+    line = runner.describe(runner.RunOutcome("rome", 42, Path("out"), "complete", metrics), "edit")
+    assert "Budget usage" not in line and "Projection active" not in line
+    assert "Reliability nan" in line and "Locality 0.500" in line
