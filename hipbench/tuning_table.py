@@ -43,7 +43,7 @@ def trial_rows(records: list[dict]) -> list[dict]:
         rows.append({"method": method, "trial": min((n for n in numbers if n is not None), default=None),
                      "options": json.loads(options), "lr": lr, "steps": steps, "batch_size": batch_size,
                      "seeds": sorted(r["config"]["config"]["seed"] for r in group), "objective": mean,
-                     "objective_std": std})
+                     "objective_std": std, "hardware": sorted({_hardware(r) for r in group})})
     rows.sort(key=lambda r: (r["method"], r["trial"] if r["trial"] is not None else 1 << 30, r["lr"]))
     for method in {r["method"] for r in rows}:
         mine = [r for r in rows if r["method"] == method]
@@ -51,6 +51,14 @@ def trial_rows(records: list[dict]) -> list[dict]:
         best["chosen"] = True
         best["edges"] = grid_edges(mine, best)
     return rows
+
+
+def _hardware(record: dict) -> str:
+    """Where a trial ran, short: `NVIDIA H200 (bf16 autocast)`; trials of one table may differ
+    (an editor's layers tuned on the CPU beside adapters tuned on a GPU), and the reader sees it."""
+    environment = record["config"].get("environment", {})
+    precision = str(environment.get("dtype", "?")).split(",")[0]
+    return f"{environment.get('hardware', '?')} ({precision})"
 
 
 def _number(value) -> float | None:
@@ -80,10 +88,10 @@ def render(rows: list[dict], title: str, objective_name: str) -> str:
     counts = {m: sum(r["method"] == m for r in rows) for m in sorted({r["method"] for r in rows})}
     table = [[r["method"], "" if r["trial"] is None else r["trial"], f"{r['lr']:g}",
               ", ".join(f"{k}={v}" for k, v in sorted(r["options"].items())) or "-", r["steps"], r["batch_size"],
-              ",".join(map(str, r["seeds"])), f"{r['objective']:.4f}" + (f" ± {r['objective_std']:.4f}"
+              ",".join(map(str, r["seeds"])), "; ".join(r["hardware"]), f"{r['objective']:.4f}" + (f" ± {r['objective_std']:.4f}"
                                                                            if len(r["seeds"]) > 1 else ""),
               _mark(r)] for r in rows]
-    headers = ["Method", "Trial", "lr", "Options", "Steps", "Batch", "Seeds", f"Objective ({objective_name})", ""]
+    headers = ["Method", "Trial", "lr", "Options", "Steps", "Batch", "Seeds", "Hardware", f"Objective ({objective_name})", ""]
     lines = [f"# {title}", "",
              "Every tuning trial, scored on the validation split held out of the training data (no test example "
              "is read); the chosen setting per method is the highest objective, ties to the earliest trial.", "",

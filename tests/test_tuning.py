@@ -136,7 +136,9 @@ def test_a_killed_tuning_resumes_without_repeating_finished_trials(tmp_path, mon
     edge = {1e-4: "chosen (edge: lr min)", 1e-3: "chosen (edge: lr max)"}.get(chosen_lr, "chosen")
     assert [row[-1].strip() for row in rows if row[-1].strip().startswith("chosen")] == [edge]
     objectives = {t["number"]: t["objective"] for t in tuned["trials"]}
-    assert [row[7].strip() for row in rows] == [f"{objectives[n]:.4f}" for n in range(3)]
+    assert [row[8].strip() for row in rows] == [f"{objectives[n]:.4f}" for n in range(3)]
+    hardware = json.loads(next((tmp_path / "runs").rglob("config.json")).read_text())["environment"]["hardware"]
+    assert all(row[7].strip() == f"{hardware} (fp32)" for row in rows)  # where each trial ran, CPU here
 
 
 def test_methods_are_tuned_side_by_side_in_one_sweep(tmp_path, monkeypatch):
