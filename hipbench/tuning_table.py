@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from hipbench.leaderboard import config_value, options_slug, protocol_of
+from hipbench.leaderboard import config_value, is_editor_record, options_slug, protocol_of
 from hipbench.metrics import mean_std
 from hipbench.tuning import objective_of
 
@@ -43,7 +43,8 @@ def trial_rows(records: list[dict]) -> list[dict]:
         rows.append({"method": method, "trial": min((n for n in numbers if n is not None), default=None),
                      "options": json.loads(options), "lr": lr, "steps": steps, "batch_size": batch_size,
                      "seeds": sorted(r["config"]["config"]["seed"] for r in group), "objective": mean,
-                     "objective_std": std, "hardware": sorted({_hardware(r) for r in group})})
+                     "objective_std": std, "hardware": sorted({_hardware(r) for r in group}),
+                     "editor": is_editor_record(group[0])})
     rows.sort(key=lambda r: (r["method"], r["trial"] if r["trial"] is not None else 1 << 30, r["lr"]))
     for method in {r["method"] for r in rows}:
         mine = [r for r in rows if r["method"] == method]
@@ -86,8 +87,10 @@ def grid_edges(trials: list[dict], chosen: dict) -> list[str]:
 
 def render(rows: list[dict], title: str, objective_name: str) -> str:
     counts = {m: sum(r["method"] == m for r in rows) for m in sorted({r["method"] for r in rows})}
-    table = [[r["method"], "" if r["trial"] is None else r["trial"], f"{r['lr']:g}",
-              ", ".join(f"{k}={v}" for k, v in sorted(r["options"].items())) or "-", r["steps"], r["batch_size"],
+    # a knowledge editor trains nothing at the shared lr, steps and batch size: shown as "-"
+    table = [[r["method"], "" if r["trial"] is None else r["trial"], "-" if r.get("editor") else f"{r['lr']:g}",
+              ", ".join(f"{k}={v}" for k, v in sorted(r["options"].items())) or "-",
+              *(["-", "-"] if r.get("editor") else [r["steps"], r["batch_size"]]),
               ",".join(map(str, r["seeds"])), "; ".join(r["hardware"]), f"{r['objective']:.4f}" + (f" ± {r['objective_std']:.4f}"
                                                                            if len(r["seeds"]) > 1 else ""),
               _mark(r)] for r in rows]

@@ -216,3 +216,8 @@ def test_tune_picks_an_editors_layers_on_validation_edits(tmp_path, monkeypatch)
     assert len(trials) == 2 and {t["config"]["data_split"] for t in trials} == {"holdout-validation"}
     assert {t["config"]["method_options"]["layers"] for t in trials} == {"0", "1"}
     assert all(t["suite_definition"]["scored_split"] == "validation" for t in trials)
+    assert invoke("leaderboard", str(out / "runs"), "--out", str(tmp_path / "lb")).exit_code == 0
+    (table,) = (tmp_path / "lb").glob("edit__tiny-llama*__tuning.md")
+    rows = [line.split("|")[1:-1] for line in table.read_text().splitlines() if line.startswith("| rome")]
+    assert len(rows) == 2  # an editor trains nothing at the shared lr, steps and batch size: "-", not 0.0005
+    assert all([cell.strip() for cell in (row[2], row[4], row[5])] == ["-", "-", "-"] for row in rows)
