@@ -249,6 +249,7 @@ def by_method(records: list[dict]) -> dict[str, list[dict]]:
 def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
     """One row per (method, method options): mean, std and n over seeds for every metric."""
     rows = []
+    shown = columns(protocol, [r["metrics"] for r in records])  # no optional column no record has (module docstring)
     for label, group in sorted(by_method(records).items()):
         group.sort(key=lambda r: r["config"]["config"]["seed"])
         same = {alone_equals(r) for r in group}
@@ -264,10 +265,7 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
             row["kind"] = "editor"
         if len(same) == 1 and None not in same:  # not a result: another method's, shown as such
             row["equals"] = same.pop()
-        optional = optional_columns(protocol)
-        for key, _ in columns(protocol, [r["metrics"] for r in records]):
-            if key in optional and not any(key in r["metrics"] for r in records):
-                continue  # a column no record of the table has (module docstring)
+        for key, _ in shown:
             mean, std, n = mean_std([m.get(key, math.nan) for m in metrics] if "equals" not in row else [])
             row[key] = {"mean": mean, "std": std, "n": n}
         rows.append(row)
