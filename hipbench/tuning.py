@@ -324,11 +324,10 @@ def read_tuned(path: Path) -> dict[str, dict]:
     return data
 
 
-def entry_digest(path: Path, method: str) -> str:
-    """sha256 of `method`'s entry in the tuned file as it stands there (canonical JSON). A record
-    names its own entry rather than the whole file, so adding another method's tuning to the file
-    later leaves the records already run at this method's settings traceable to it."""
-    entry = json.loads(path.read_text(encoding="utf-8"))[method]
+def entry_digest(entry: dict) -> str:
+    """sha256 of a method's entry as the tuned file holds it (canonical JSON). A record names its
+    own entry rather than the whole file, so adding another method's tuning to the file later
+    leaves the records already run at this method's settings traceable to it."""
     return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
 
 
@@ -338,6 +337,7 @@ def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path,
     method the file does not tune keeps the group's, and an --option the file also sets is refused
     (which one would win?)."""
     groups = []
+    as_stored = read_json(path)  # `tuned` has its options as text; the digest is of the entry as the file holds it
     for method in group.methods:
         entry = tuned.get(method)
         if entry is None:
@@ -354,7 +354,7 @@ def apply_tuned(group: RunGroup, tuned: dict[str, dict], path: Path,
         clash = set(entry["options"]) & set(group.options)
         if clash:
             raise TuningError(f"--option {sorted(clash)[0]}: also set by --tuned {path} for {method}")
-        provenance = {"file": str(path), "entry_sha256": entry_digest(path, method),
+        provenance = {"file": str(path), "entry_sha256": entry_digest(as_stored[method]),
                       "keys": sorted([*entry["options"], *entry["run"]]),
                       "objective": entry["objective"], "objective_name": entry.get("objective_name")}
         groups.append(replace(group, methods=(method,), options={**group.options, **entry["options"]},
