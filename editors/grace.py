@@ -6,7 +6,10 @@ entries (key k_i, value v_i, deferral radius ε_i): at every token whose input h
 within ε_i of its nearest key k_i (Euclidean distance), the layer's output is replaced by v_i;
 every other input passes through untouched (section 3, "GRACE layer"). An edit (section 3.1,
 "codebook maintenance"):
-- the query is the layer's input at the prompt's last token (the token that predicts the answer);
+- the query is the layer's input at the prompt's last token (the token that predicts the answer),
+  read from the same teacher-forced prompt + target sequence the value then trains on, so the
+  training forward sees exactly the query (a prompt-only forward differs from it by bf16 rounding
+  on the GPU, enough to miss a radius halved by splits);
 - with no key within ε_init + ε_i of it, a new entry (query, v, ε_init) is added;
 - if the nearest key is that close and has the same answer (label), its radius grows to the
   distance ("coverage" expansion) and its value is trained;
@@ -15,7 +18,10 @@ every other input passes through untouched (section 3, "GRACE layer"). An edit (
 - the value is trained by Adam (lr `edit_lr`) on the cross-entropy of the target tokens under
   teacher forcing (prompt masked) for at most `n_iter` steps, stopping once the loss is below 0.01
   (EasyEdit's `early_stop` regulariser); a new value starts "cold", uniform in [0, 1) from the
-  run's seeded generator (EasyEdit's `val_init: cold`).
+  run's seeded generator (EasyEdit's `val_init: cold`). An entry that no token reaches (a split
+  with an identical key leaves both radii 0, and the nearest-key tie goes to the older entry) is
+  not trained: its edit fails where measured, and the edit's info counts it as `unreached`
+  (EasyEdit trains such a value at its position, but its lookup never returns it either).
 Matching is per token (every position's input is compared with the keys, in training, teacher
 forcing and generation alike), which makes the replacement independent of padding, batch layout
 and the position of the prompt's end; EasyEdit instead replaces at one remembered position. The
@@ -130,21 +136,19 @@ class GRACE(Editor):
         book.labels = list(state["labels"])
 
     @torch.no_grad()
-    def query(self, model: nn.Module, request: EditRequest, ctx: Context) -> torch.Tensor:
-        """The wrapped layer's input at the prompt's last token."""
-        ids = ctx.tokenizer(request.prompt, add_special_tokens=False)["input_ids"][-ctx.max_length:]
+    def query(self, model: nn.Module, batch: dict[str, torch.Tensor], position: int) -> torch.Tensor:
+        """The wrapped layer's input at `position` (the prompt's last token) of the one-row `batch`."""
         taken = []
-        handle = self.codebook(model).register_forward_pre_hook(lambda _m, inputs: taken.append(inputs[0][0, -1]))
+        handle = self.codebook(model).register_forward_pre_hook(lambda _m, inputs: taken.append(inputs[0][0, position]))
         try:
-            model(input_ids=torch.tensor([ids], device=ctx.device))
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         finally:
             handle.remove()
         return taken[0].detach().float().cpu()
 
-    def add_entry(self, model: nn.Module, request: EditRequest, ctx: Context) -> int:
+    def add_entry(self, model: nn.Module, request: EditRequest, query: torch.Tensor, ctx: Context) -> int:
         """Codebook maintenance for one request (module docstring); returns the entry to train."""
         book, eps = self.codebook(model), self.options.eps
-        query = self.query(model, request, ctx)
         cold = torch.rand(book.layer.out_features, generator=ctx.generator)
         if len(book.keys):
             distance, index = (float(v) for v in book.nearest(query.unsqueeze(0)))
@@ -167,23 +171,31 @@ class GRACE(Editor):
         book.labels = [*book.labels, label]
 
     def apply(self, model: nn.Module, requests: list[EditRequest], ctx: Context) -> dict:
-        book, steps, losses = self.codebook(model), 0, []
+        book, steps, losses, unreached = self.codebook(model), 0, [], 0
         was_training = model.training
         model.eval()
         try:
             for request in requests:
-                entry = self.add_entry(model, request, ctx)
-                value = book.values[entry].clone().to(ctx.device).requires_grad_(True)
-                book.training_value = (entry, value)
-                optimizer = torch.optim.Adam([value], lr=self.options.edit_lr)
                 encoded = [encode(ctx.tokenizer, Example(request.prompt, request.target_new), ctx.max_length,
                                   terminate=False)]
                 batch = {k: v.to(ctx.device) for k, v in collate(encoded, ctx.tokenizer.pad_token_id).items()}
+                query = self.query(model, batch, len(encoded[0][0]) - 1)
+                entry = self.add_entry(model, request, query, ctx)
+                distance, nearest = book.nearest(query.unsqueeze(0))
+                if int(nearest) != entry or float(distance) > float(book.radii[entry]):
+                    unreached += 1  # a tie with an identical older key (module docstring)
+                    continue
+                value = book.values[entry].clone().to(ctx.device).requires_grad_(True)
+                book.training_value = (entry, value)
+                optimizer = torch.optim.Adam([value], lr=self.options.edit_lr)
                 for _ in range(self.options.n_iter):
                     optimizer.zero_grad()
                     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
                     loss = target_token_loss(logits, batch["labels"])
                     if float(loss.detach()) < STOP_LOSS:
+                        break
+                    if not loss.requires_grad:  # no token reaches the entry (module docstring)
+                        unreached += 1
                         break
                     loss.backward()
                     optimizer.step()
@@ -194,4 +206,5 @@ class GRACE(Editor):
         finally:
             book.training_value = None
             model.train(was_training)
-        return {"steps": steps, "final_loss": sum(losses) / len(losses), "codebook_entries": len(book.keys)}
+        return {"steps": steps, "final_loss": sum(losses) / len(losses) if losses else float("nan"), "codebook_entries": len(book.keys),
+                "unreached": unreached}

@@ -166,6 +166,27 @@ def test_grace_splits_the_radii_of_conflicting_edits(tiny):
     assert book.labels == ["Z", "Q"] and torch.allclose(book.radii, torch.tensor([distance / 2] * 2))
 
 
+def test_grace_does_not_train_an_entry_an_identical_older_key_shadows(tiny):
+    """Two edits of one prompt with different answers: the split leaves both radii 0 and the
+    nearest-key tie goes to the older entry, so the newer one can never be read; it is counted as
+    unreached instead of trained (its value stays as initialised) and the first answer still holds."""
+    model, tokenizer = tiny
+    model.requires_grad_(False)
+    editor, ctx = make("grace"), context(tokenizer)
+    editor.prepare(model, ctx)
+    first = editor.edit(model, [REQUEST], ctx)
+    book = editor.codebook(model)
+    prompt = tokenizer([REQUEST.prompt], return_tensors="pt")
+    with torch.no_grad():
+        after_first = model(**prompt).logits[0, -1]
+    second = editor.edit(model, [EditRequest(REQUEST.prompt, REQUEST.subject, "Q")], ctx)
+    assert first.info["unreached"] == 0 and second.info["unreached"] == 1
+    assert second.steps == 0 and book.labels == ["Z", "Q"] and torch.equal(book.radii, torch.zeros(2))
+    assert bool(((book.values[1] >= 0) & (book.values[1] < 1)).all())  # the cold start, untrained
+    with torch.no_grad():
+        assert torch.equal(model(**prompt).logits[0, -1], after_first)
+
+
 @pytest.mark.parametrize("name", sorted(TINY_OPTIONS))
 def test_a_single_edit_of_every_editor_reaches_reliability_one(name, tiny_loaded, tmp_path):
     suite = Suite("edit-test", (), make_suite().preservation, make_suite().probes, {}, edits=(REQUEST,))
