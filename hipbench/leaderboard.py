@@ -51,6 +51,9 @@ COMPARED = ("model", "suite", "limit", "train", "budget", "target_modules", "dat
             "general_eval")
 # COMPARED fields added later, with the value a config without them ran
 LATER_DEFAULTS = {"budget_rule": "uniform", "data_split": "all-train", "general_eval": {}}
+# the one training setting a knowledge editor reads (the sequence cap); it trains no adapter, so the
+# rest of `train` (lr, steps, batch size) is not its setting and does not keep it out of a table
+EDITOR_TRAIN_KEYS = ("max_length",)
 
 
 class LeaderboardError(ValueError):
@@ -154,6 +157,8 @@ def check_comparable(records: list[dict]) -> None:
         cfg = record["config"]["config"]
         for key in COMPARED:
             mine, theirs = config_value(cfg, key), config_value(reference, key)
+            if key == "train" and (is_editor_record(record) or is_editor_record(records[0])):
+                mine, theirs = ({k: v.get(k) for k in EDITOR_TRAIN_KEYS} for v in (mine, theirs))
             if mine != theirs:
                 raise LeaderboardError(
                     f"refusing to mix runs in one table: '{key}' is {json.dumps(theirs)} in "
@@ -275,8 +280,8 @@ def method_rows(records: list[dict], protocol: str = "continual") -> list[dict]:
 def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
     """Header facts shared by the table's runs, and its rows."""
     check_comparable(records)
-    cfg = records[0]["config"]["config"]
     adapters = [r for r in records if not is_editor_record(r)]
+    cfg = (adapters or records)[0]["config"]["config"]  # the training settings the header states are the adapters'
     first = (adapters or records)[0]["metrics"]
     protocol = protocol_of(records[0])
     header = {"suite": cfg["suite"], "model": cfg["model"], "tasks": first["tasks"],

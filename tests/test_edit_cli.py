@@ -91,7 +91,7 @@ def test_edit_options_are_refused_by_other_suites_and_checked_by_the_edit_suite(
 def test_an_editor_runs_end_to_end_beside_an_adapter_and_shares_its_table(tmp_path, monkeypatch):
     monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path / "cache"))
     out, boards, data = tmp_path / "runs", tmp_path / "lb", str(FIXTURES / "zsre.json")
-    for method, options in (("lora", []), ("rome", ["--option", "prefixes=5x2"])):
+    for method, options in (("lora", ["--lr", "0.001"]), ("rome", ["--option", "prefixes=5x2"])):
         result = invoke("run", "--method", method, *TINY, *options, "--num-edits", "2", "--data", data,
                         "--out", str(out))
         assert result.exit_code == 0, result.output
@@ -107,6 +107,14 @@ def test_an_editor_runs_end_to_end_beside_an_adapter_and_shares_its_table(tmp_pa
     lora = json.loads(next(out.glob("edit/tiny-llama/lora/seed-1-*/metrics.json")).read_text())
     assert f"- Budget: {lora['budget']} trainable parameters per task" in table  # the adapter's, not None
     assert "Knowledge editors change weights directly" in table and "Reliability (gen.)" in table
+    assert "(lr 0.001)" in table  # the header states the adapter's lr; the editor's unused one did not block the table
+    # the one training setting an editor reads, the sequence cap, still keeps different runs apart
+    rome_config = next(out.glob("edit/tiny-llama/rome/seed-1-*/config.json"))
+    record = json.loads(rome_config.read_text())
+    record["config"]["train"]["max_length"] = 64
+    rome_config.write_text(json.dumps(record))
+    mixed = invoke("leaderboard", str(out), "--out", str(boards))
+    assert mixed.exit_code == 1 and "refusing to mix runs in one table: 'train'" in mixed.output
 
 
 @pytest.mark.parametrize("args,message", [
