@@ -189,18 +189,18 @@ def test_cli_refuses_a_budget_it_cannot_meet_in_one_line(tmp_path):
 
 def test_leaderboards_show_budget_used_from_each_records_own_counts(tmp_path):
     """`Budget used` is each record's trainable count over its budget, never stored: the published
-    N = 100 edit records ran the uniform rule (HiP-LoRA short of the budget), the republished
+    `cl-benchmark` records ran the uniform rule (HiP-LoRA short of the budget), the republished
     `continual` records the fill rule (every method within 1 %)."""
     from hipbench.leaderboard import write_leaderboards
 
     published = Path(__file__).resolve().parents[1] / "leaderboards" / "runs"
-    shutil.copytree(published / "edit", tmp_path / "runs" / "edit")
+    shutil.copytree(published / "cl-benchmark", tmp_path / "runs" / "cl-benchmark")
     write_leaderboards(tmp_path / "runs", tmp_path)
-    uniform = [json.loads(p.read_text()) for p in published.glob("edit/smollm2-135m/hiplora/seed-*/metrics.json")
+    uniform = [json.loads(p.read_text()) for p in published.glob("cl-benchmark/smollm2-135m/hiplora/seed-*/metrics.json")
                if json.loads((p.parent / "config.json").read_text())["config"].get("budget_rule", "uniform") == "uniform"]
     used = {m["trainable_params"] / m["budget"] for m in uniform}
     assert len(uniform) == 3 and len(used) == 1 and 0.85 < next(iter(used)) < 0.9  # the uniform rule's shortfall
-    stem = "edit__smollm2-135m__edit_mode-sequential_num_edits-100"
+    stem = "cl-benchmark__smollm2-135m"
     rows = {row["method"]: row for row in json.loads((tmp_path / f"{stem}.json").read_text())["rows"]}
     hiplora = rows["hiplora [complement=forward,principal=absolute]"]  # the defaults those records ran
     assert hiplora["budget_used"] == sorted(used) and rows["lora"]["budget_used"] == [1.0]
