@@ -199,10 +199,15 @@ def _measured(rows: list[dict], key: str) -> bool:
     return any(not math.isnan(row.get(key, {}).get("mean", math.nan)) for row in rows)
 
 
-def _pareto_panel(ax, rows: list[dict], x: Axis, y: Axis, colours: dict[str, str]) -> None:
-    """One panel: each method at its mean with seed-std error bars, labelled, and the front of the
+def _pareto_panel(ax, rows: list[dict], x: Axis, y: Axis, colours: dict[str, str],
+                  keys: dict[str, str] | None = None) -> None:
+    """One panel: each method at its mean with seed-std error bars, labelled by its key (its
+    number in the figure's legend; the method's name without `keys`), and the front of the
     measured points as a dashed staircase. Axes where lower is better are reversed, so better is
-    always up and to the right; methods without a value on either axis are named in the corner."""
+    always up and to the right; methods without a value on either axis are named in the corner.
+    Labels stay out of the layout: a table's long row names (options, tuned settings) would
+    otherwise squeeze every panel to a sliver."""
+    keys = keys or {row["method"]: row["method"] for row in rows}
     cells = [(row["method"], _cell(row, x.key), _cell(row, y.key)) for row in rows]
     points = [(mx, my) for _, (mx, _), (my, _) in cells]
     front = set(pareto_front(points, (x.higher_better, y.higher_better)))
@@ -216,15 +221,16 @@ def _pareto_panel(ax, rows: list[dict], x: Axis, y: Axis, colours: dict[str, str
         if not any(math.isnan(v) for v in point):
             labels[point].append(index)
     for point, indices in labels.items():
-        ax.annotate(", ".join(cells[i][0] for i in indices), point, textcoords="offset points", xytext=(4, 4),
-                    fontsize="x-small", fontweight="bold" if indices[0] in front else "normal")
+        label = ax.annotate(", ".join(keys[cells[i][0]] for i in indices), point, textcoords="offset points",
+                            xytext=(4, 4), fontsize="x-small", fontweight="bold" if indices[0] in front else "normal")
+        label.set_in_layout(False)
     path = front_path(points, (x.higher_better, y.higher_better))
     if path:
         ax.plot(*zip(*path), color="black", linestyle="--", linewidth=1, alpha=0.6, zorder=0)
     missing = [method for method, (mx, _), (my, _) in cells if math.isnan(mx) or math.isnan(my)]
     if missing:
-        ax.text(0.01, 0.01, "n/a: " + ", ".join(missing), transform=ax.transAxes, fontsize="xx-small",
-                color="grey", va="bottom")
+        ax.text(0.01, 0.01, "n/a: " + ", ".join(keys[method] for method in missing), transform=ax.transAxes,
+                fontsize="xx-small", color="grey", va="bottom").set_in_layout(False)
     for axis, spec, invert in ((ax.xaxis, x, ax.invert_xaxis), (ax.yaxis, y, ax.invert_yaxis)):
         if not spec.higher_better:
             invert()
@@ -239,11 +245,13 @@ def plot_pareto(rows: list[dict], primary: Axis, tradeoffs: tuple[Axis, ...], pa
     has: `primary` and each trade-off against that cost. A cost no row measured gets no panel,
     so tables of older records show the quality panels only. Better is up and to the right on
     every panel (lower-is-better axes are reversed and say so); the dashed staircase is the front
-    of the non-dominated methods (`hipbench.pareto`), drawn bold and round."""
+    of the non-dominated methods (`hipbench.pareto`), drawn bold and round. Points are numbered;
+    the legend names each number's method."""
     if not rows:
         raise ValueError("nothing to plot: no leaderboard rows")
     rows = sorted(rows, key=lambda r: r["method"])
     colours = {row["method"]: f"C{i % 10}" for i, row in enumerate(rows)}
+    keys = {row["method"]: str(i + 1) for i, row in enumerate(rows)}
     costs = [cost for cost in COST_AXES if _measured(rows, cost.key)]
     panels = [[(primary, y) for y in tradeoffs]] + [[(cost, y) for y in (primary, *tradeoffs)] for cost in costs]
     columns = max(len(line) for line in panels)
@@ -251,11 +259,12 @@ def plot_pareto(rows: list[dict], primary: Axis, tradeoffs: tuple[Axis, ...], pa
                              layout="constrained")
     for line, line_axes in zip(panels, axes):
         for (x, y), ax in zip(line, line_axes):
-            _pareto_panel(ax, rows, x, y, colours)
+            _pareto_panel(ax, rows, x, y, colours, keys)
         for ax in line_axes[len(line):]:
             ax.axis("off")
     handles = [plt.Line2D([], [], color=colours[row["method"]], marker="o", linestyle="") for row in rows]
-    fig.legend(handles, list(colours), loc="outside right upper", fontsize="x-small")
+    fig.legend(handles, [f"{keys[method]}  {method}" for method in colours], loc="outside right upper",
+               fontsize="x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
     return save(fig, path)

@@ -147,3 +147,22 @@ def test_edit_panels_put_reliability_drop_reversed_against_reliability_from_real
     names = {name.split(" ")[0] for label in labels for name in label.split(", ")}  # "lora (tuned: lr=...)"
     assert {"lora", "olora"} <= names
     plt.close(fig)
+
+
+def test_long_method_names_leave_every_panel_its_width_and_number_the_points(monkeypatch, tmp_path):
+    """Published rows carry options and tuned settings in their names; as point labels inside the
+    layout they once squeezed every panel to a sliver. Points are numbered, the legend names them."""
+    figures = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig) or path)
+    names = [f"method{i} [layers=1-5,option=value{i}] (tuned: lr=0.0005)" for i in range(12)]
+    rows = [_row(name, aa=0.1 * i, bwt=-0.01 * i, fact_retention=0.5, nll_delta=0.1 * i, seconds_per_step=0.2 + i)
+            for i, name in enumerate(names)]
+    plots.plot_pareto(rows, continual.PARETO_PRIMARY, continual.PARETO_TRADEOFFS, tmp_path / "p.png", "title")
+    fig = figures[0]
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.axison]
+    width = fig.get_figwidth()
+    assert all(ax.get_position().width * width > 2.0 for ax in panels)  # inches: 3.9 per column
+    assert {text.get_text() for text in panels[0].texts} >= {"1", "12"}
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == [f"1  {names[0]}", f"2  {names[1]}"]
+    plt.close(fig)
