@@ -32,6 +32,14 @@ def save(fig, path: Path) -> Path:
     return path
 
 
+def method_colours(names: list[str]) -> dict[str, tuple]:
+    """A distinct colour per method, in the order given: matplotlib's ten-colour cycle, or its
+    twenty-colour map for longer tables (the HiP-LoRA ablation has 14 rows), so that no two rows of
+    one figure share a colour."""
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
 def _or_zero(value: float) -> float:
     """An error bar of 0 where a std is unknown (one seed, missing metric) instead of none at all."""
     return 0.0 if value is None or math.isnan(value) else value
@@ -112,11 +120,13 @@ def plot_forgetting_curves(matrices: dict[str, np.ndarray], tasks: list[str], pa
     show whether later tasks are forgotten the same way. `matrices` as in plot_accuracy_matrices."""
     if not matrices:
         raise ValueError("nothing to plot: no accuracy matrices")
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks) + 3.0, 3.4), squeeze=False, sharey=True,
+                             layout="constrained")
     stages = list(range(len(tasks) + 1))
+    colours = method_colours(sorted(matrices))
     for j, (ax, task) in enumerate(zip(axes.flat, tasks)):
         for method, matrix in sorted(matrices.items()):
-            ax.plot(stages, matrix[:, j], marker="o", markersize=3, label=method)
+            ax.plot(stages, matrix[:, j], marker="o", markersize=3, label=method, color=colours[method])
         ax.axvline(j + 1, color="grey", linestyle=":", linewidth=1)  # the step that trains task j
         ax.set_xticks(stages)
         ax.set_xlabel("after task i (0 = base)", fontsize="small")
@@ -124,10 +134,9 @@ def plot_forgetting_curves(matrices: dict[str, np.ndarray], tasks: list[str], pa
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     axes.flat[0].set_ylabel("accuracy (mean over seeds)")
-    axes.flat[-1].legend(fontsize="x-small")
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside right upper", fontsize="x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
     return save(fig, path)
 
 
@@ -145,19 +154,21 @@ def plot_aa_vs_general(rows: list[dict], path: Path, title: str = "") -> Path:
         raise ValueError("nothing to plot: no leaderboard rows")
     panels = (("fact_retention", "fact retention (share of probe facts kept)"),
               ("nll_delta", "NLL Δ on general text (nats)"))
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12.6, 4.2), sharey=True, layout="constrained")
+    ordered = sorted(rows, key=lambda r: r["method"])
+    colours = method_colours([row["method"] for row in ordered])
     for ax, (key, label) in zip(axes, panels):
-        for row in sorted(rows, key=lambda r: r["method"]):
+        for row in ordered:
             x, xerr = _cell(row, key)
             y, yerr = _cell(row, "aa")
-            ax.errorbar([x], [y], xerr=[xerr], yerr=[yerr], marker="o", capsize=3, label=row["method"])
+            ax.errorbar([x], [y], xerr=[xerr], yerr=[yerr], marker="o", capsize=3, label=row["method"],
+                        color=colours[row["method"]])
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("AA (average final accuracy)")
-    axes[-1].legend(fontsize="x-small")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
     return save(fig, path)
 
 
@@ -174,18 +185,22 @@ def plot_spectral(rows: list[dict], path: Path, title: str = "") -> Path:
                    ("rotation_drift_right", "rotation drift V (sin², k')"))
     ordered = sorted(rows, key=lambda r: r["method"])
     names = [row["method"] for row in ordered]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.8))
+    colours = list(method_colours(names).values())
+    numbers = [str(i + 1) for i in range(len(names))]  # bars are numbered, the legend names them
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 3.0, 3.4), layout="constrained")
     for ax, (key, label) in zip(axes, panels):
         cells = [_cell(row, key) for row in ordered]
         ax.bar(range(len(names)), [np.nan_to_num(m) for m, _ in cells], yerr=[s for _, s in cells],
-               capsize=3, color=[f"C{i}" for i in range(len(names))])
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
+               capsize=3, color=colours)
+        ax.set_xticks(range(len(names)), numbers, fontsize="x-small")
         ax.set_title(label, fontsize="small")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
         ax.grid(axis="y", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in colours]
+    fig.legend(handles, [f"{n}  {name}" for n, name in zip(numbers, names)], loc="outside right upper",
+               fontsize="x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
     return save(fig, path)
 
 
@@ -250,7 +265,7 @@ def plot_pareto(rows: list[dict], primary: Axis, tradeoffs: tuple[Axis, ...], pa
     if not rows:
         raise ValueError("nothing to plot: no leaderboard rows")
     rows = sorted(rows, key=lambda r: r["method"])
-    colours = {row["method"]: f"C{i % 10}" for i, row in enumerate(rows)}
+    colours = method_colours([row["method"] for row in rows])
     keys = {row["method"]: str(i + 1) for i, row in enumerate(rows)}
     costs = [cost for cost in COST_AXES if _measured(rows, cost.key)]
     panels = [[(primary, y) for y in tradeoffs]] + [[(cost, y) for y in (primary, *tradeoffs)] for cost in costs]
