@@ -206,5 +206,5 @@ class GRACE(Editor):
         finally:
             book.training_value = None
             model.train(was_training)
-        return {"steps": steps, "final_loss": sum(losses) / len(losses) if losses else float("nan"), "codebook_entries": len(book.keys),
-                "unreached": unreached}
+        return {"steps": steps, "final_loss": sum(losses) / len(losses) if losses else float("nan"),
+                "codebook_entries": len(book.keys), "unreached": unreached}
