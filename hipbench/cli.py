@@ -26,6 +26,7 @@ from hipbench.runner import RunOutOfMemory
 from hipbench.suite import DATA_SPLITS, SuiteDataError
 from hipbench.sweeping import EXECUTORS, SweepError, check_jobs
 from hipbench.train import TrainConfig
+from hipbench.tuning_edges import EDGE_STEPS
 
 EXPECTED = (registry.UnknownNameError, SuiteDataError, ModelError, BudgetError, LeaderboardError, ValueError,
             FileNotFoundError, SweepError, RunOutOfMemory)
@@ -239,9 +240,12 @@ def sweep(out, sweep_file, executor, gpus_per_run, cpus_per_run, address, tuned,
               help="Values to try: lr, steps, batch_size or a method option; repeatable. Default: each method's "
                    "declared space (hipbench/tuning.py), 9 trials each.")
 @click.option("--trials", type=int, default=None, help="TPE with this many trials instead of the whole grid.")
+@click.option("--edge-steps", type=click.IntRange(min=0), default=EDGE_STEPS, show_default=True,
+              help="Grid only: where the best trial sits at the end of a numeric setting's range, try up to this "
+                   "many values beyond it, for every method alike (hipbench/tuning_edges.py); 0: the grid alone.")
 @executor_options
 @_fail_cleanly
-def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
+def tune(out, spaces, trials, edge_steps, executor, gpus_per_run, cpus_per_run, address, **values) -> None:
     """Tune each method's settings on validation data (Optuna; trials are runs of `hipbench sweep`),
     writing OUT/tuned.json; seeds default to 42 here."""
     from hipbench.sweeping import Shares
@@ -255,7 +259,7 @@ def tune(out, spaces, trials, executor, gpus_per_run, cpus_per_run, address, **v
     group = group_from_options(**values)
     group.check_names()
     tunings = [Tuning(replace(group, methods=(method,), device=sweep_device(group.device, executor, address)),
-                      parse_space(method, spaces) if spaces else default_space(method), trials)
+                      parse_space(method, spaces) if spaces else default_space(method), trials, edge_steps)
                for method in group.methods]
     Path(out).mkdir(parents=True, exist_ok=True)
     for tuning in tunings:  # every trial's runs are checked before the first one starts

@@ -18,6 +18,9 @@ so finished trials never run twice. A grid (no `--trials`) is every combination,
 order when the study is created (`Study.enqueue_trial`; Optuna's `GridSampler` calls `Study.stop`
 from inside `tell`, which the ask-and-tell loop here cannot use); `--trials N` uses TPE (seeded,
 `constant_liar` so a batch of trials can run at once) over the same value lists.
+- **Past an edge, by one rule.** A grid whose best trial sits at the end of a numeric setting's
+  range gets up to `EDGE_STEPS` further values beyond it, for every method alike
+  (`hipbench.tuning_edges`): a search range, not only a trial count, is part of the effort.
 The result is `OUT/tuned.json`: per method, the chosen options and learning rate, the objective, and
 every trial; `hipbench run|sweep --tuned OUT/tuned.json` runs the test seeds with it.
 """
@@ -40,6 +43,7 @@ from hipbench.records import read_json, write_json_atomic
 from hipbench.run_groups import RunGroup
 from hipbench.runner import suite_protocol
 from hipbench.sweeping import Shares, check_jobs, run_sweep
+from hipbench.tuning_edges import EDGE_STEPS, edge_candidates
 
 TRIALS = 9
 LR_FINE = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)  # 9 points, the 1-2-5 series
@@ -128,6 +132,7 @@ class Tuning:
     group: RunGroup  # one method; its seeds are the tuning seeds
     space: dict[str, tuple]
     trials: int | None  # None: the whole grid (GridSampler); else TPE with this many trials
+    edge_steps: int = EDGE_STEPS  # a grid's values past a setting's edge (hipbench.tuning_edges); 0: none
 
     @property
     def method(self) -> str:
@@ -196,36 +201,89 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
         batches = {tuning.method: _next_batch(tuning, studies[tuning.method], stale[tuning.method], parallel)
                    for tuning in tunings}
         stale = {method: [] for method in stale}
-        jobs = {(tuning.method, number): [Job(cfg, out / "runs")
-                                          for cfg in tuning.trial_group(params, number).configs(tuning.group.device)]
-                for tuning in tunings for number, params in batches[tuning.method]}
-        if not jobs:
+        objectives = _run_trials(tunings, batches, out, executor, shares, address, log)
+        if not objectives:
             break
-        check_jobs([job for trial_jobs in jobs.values() for job in trial_jobs])
-        for tuning in tunings:
-            if batches[tuning.method]:
-                log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batches[tuning.method])} of "
-                    f"{_total(tuning)} ({len(tuning.group.seeds)} seed(s) each)")
-        results = {r.name: r for r in run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs],
-                                                executor, shares, out / "runs", address, log)}
-        for (method, number), trial_jobs in jobs.items():
-            protocol = suite_protocol(trial_jobs[0].config.suite)
-            values = [objective_of(protocol, read_json(job.directory / "metrics.json"))
-                      for job in trial_jobs if results[job.name].status != "failed"]
-            if len(values) == len(trial_jobs):
-                studies[method].tell(number, sum(values) / len(values))
-            else:
+        for (method, number), value in objectives.items():
+            if value is None:
                 studies[method].tell(number, state=optuna.trial.TrialState.FAIL)
+            else:
+                studies[method].tell(number, value)
+    extensions = _extend_past_edges(tunings, studies, out, executor, shares, address, log)
     entries, failed = {}, []
     for tuning in tunings:
         try:
-            entries[tuning.method] = tuned_entry(tuning, studies[tuning.method], suite_protocol(tuning.group.suite))
+            entries[tuning.method] = tuned_entry(tuning, studies[tuning.method], suite_protocol(tuning.group.suite),
+                                                 extensions[tuning.method])
         except TuningError as error:
             failed.append(str(error))
     write_tuned(out / "tuned.json", entries)  # the methods that have a choice keep it, whatever failed
     if failed:
         raise TuningError("; ".join(failed))
     return entries
+
+
+def _run_trials(tunings: list[Tuning], batches: dict[str, list[tuple[int, dict]]], out: Path, executor: str,
+                shares: Shares, address: str | None, log: Callable[[str], None]) -> dict[tuple[str, int], float | None]:
+    """Every method's batch of trials as one sweep; each trial's objective (None where a run failed)."""
+    jobs = {(tuning.method, number): [Job(cfg, out / "runs")
+                                      for cfg in tuning.trial_group(params, number).configs(tuning.group.device)]
+            for tuning in tunings for number, params in batches[tuning.method]}
+    if not jobs:
+        return {}
+    check_jobs([job for trial_jobs in jobs.values() for job in trial_jobs])
+    for tuning in tunings:
+        if batches[tuning.method]:
+            log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batches[tuning.method])} "
+                f"({len(tuning.group.seeds)} seed(s) each)")
+    results = {r.name: r for r in run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs],
+                                            executor, shares, out / "runs", address, log)}
+    objectives = {}
+    for key, trial_jobs in jobs.items():
+        protocol = suite_protocol(trial_jobs[0].config.suite)
+        values = [objective_of(protocol, read_json(job.directory / "metrics.json"))
+                  for job in trial_jobs if results[job.name].status != "failed"]
+        objectives[key] = sum(values) / len(values) if len(values) == len(trial_jobs) else None
+    return objectives
+
+
+def _extend_past_edges(tunings: list[Tuning], studies: dict, out: Path, executor: str, shares: Shares,
+                       address: str | None, log: Callable[[str], None]) -> dict[str, list[tuple[int, dict, float | None]]]:
+    """Rounds of `hipbench.tuning_edges` trials after each grid, numbered after the study's trials;
+    a resumed tuning finds their complete records and runs only what is missing."""
+    from optuna.trial import TrialState
+
+    extensions: dict[str, list[tuple[int, dict, float | None]]] = {tuning.method: [] for tuning in tunings}
+    while True:
+        batches = {}
+        for tuning in tunings:
+            grid = sorted(studies[tuning.method].get_trials(deepcopy=False), key=lambda t: t.number)
+            if tuning.trials is not None or any(t.state == TrialState.RUNNING for t in grid):
+                batches[tuning.method] = []
+                continue
+            tried = [(dict(t.params), t.value if t.state == TrialState.COMPLETE else None) for t in grid]
+            tried += [(params, value) for _, params, value in extensions[tuning.method]]
+            candidates = edge_candidates(tuning.space, tried, tuning.edge_steps, _accepts(tuning.method))
+            batches[tuning.method] = [(len(tried) + i, params) for i, params in enumerate(candidates)]
+        objectives = _run_trials(tunings, batches, out, executor, shares, address, log)
+        if not objectives:
+            return extensions
+        for method, batch in batches.items():
+            extensions[method] += [(number, params, objectives[method, number]) for number, params in batch]
+
+
+def _accepts(method: str) -> Callable[[str, float], bool]:
+    """Whether `method` takes `value` for `key`: a positive run setting, or an option value within
+    its declared range."""
+    def accepts(key: str, value: float) -> bool:
+        if key in RUN_KEYS:
+            return value > 0
+        try:
+            options_from_strings(registry.method_class(method).Options, {key: _option_text(value)}, method)
+        except ValueError:
+            return False
+        return True
+    return accepts
 
 
 def _open_study(tuning: Tuning, storage: str):
@@ -264,26 +322,31 @@ def _next_batch(tuning: Tuning, study, stale: list[tuple[int, dict]], parallel: 
     return batch
 
 
-def tuned_entry(tuning: Tuning, study, protocol: str) -> dict:
-    """What tuned.json keeps of one method: the choice, its objective, and every trial."""
+def tuned_entry(tuning: Tuning, study, protocol: str,
+                extensions: list[tuple[int, dict, float | None]] = ()) -> dict:
+    """What tuned.json keeps of one method: the choice, its objective, and every trial (the study's,
+    then the ones past its grid's edges, marked `edge`)."""
     from optuna.trial import TrialState
 
-    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    trials = [{"number": t.number, "params": t.params, "objective": t.value, "state": t.state.name}
+              for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)]
+    trials += [{"number": number, "params": params, "objective": value,
+                "state": "FAIL" if value is None else "COMPLETE", "edge": True} for number, params, value in extensions]
+    done = [t for t in trials if t["state"] == TrialState.COMPLETE.name]
     if not done:
         raise TuningError(f"{tuning.method}: no trial finished (see the logs under the out directory)")
-    best = max(done, key=lambda t: (t.value, -t.number))  # ties: the earliest trial
+    best = max(done, key=lambda t: (t["objective"], -t["number"]))  # ties: the earliest trial
     name, _ = protocol_module(protocol).TUNING_OBJECTIVE
+    sampler = "grid" if tuning.trials is None else f"tpe ({tuning.trials} trials)"
     return {
         "suite": tuning.group.suite, "model": tuning.group.model, "seeds": list(tuning.group.seeds),
-        "objective_name": name, "objective": best.value, "chosen_trial": best.number,
-        "options": {k: _option_text(v) for k, v in best.params.items() if k not in RUN_KEYS},
-        "run": {k: v for k, v in best.params.items() if k in RUN_KEYS},
+        "objective_name": name, "objective": best["objective"], "chosen_trial": best["number"],
+        "options": {k: _option_text(v) for k, v in best["params"].items() if k not in RUN_KEYS},
+        "run": {k: v for k, v in best["params"].items() if k in RUN_KEYS},
         "space": {k: list(v) for k, v in tuning.space.items()},
-        "sampler": "grid" if tuning.trials is None else f"tpe ({tuning.trials} trials)",
+        "sampler": sampler + (f", {len(extensions)} trial(s) past its edges" if extensions else ""),
         "study": study.study_name, "storage": "tuning.db",  # beside tuned.json; no machine's path
-        "trials": [{"number": t.number, "params": t.params, "objective": t.value, "state": t.state.name}
-                   for t in trials],
+        "trials": trials,
     }
 
 

@@ -94,7 +94,7 @@ def test_tuning_never_reads_a_test_example(tmp_path, monkeypatch):
 
 
 def test_a_killed_tuning_resumes_without_repeating_finished_trials(tmp_path, monkeypatch):
-    args = ["tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4,1e-3", "--out", str(tmp_path)]
+    args = ["tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4,1e-3", "--edge-steps", "0", "--out", str(tmp_path)]
     real_execute = jobs.execute
     ran: list[tuple[str, str]] = []
 
@@ -153,7 +153,8 @@ def test_methods_are_tuned_side_by_side_in_one_sweep(tmp_path, monkeypatch):
         return real_run_sweep(jobs_, *rest, **kwargs)
 
     monkeypatch.setattr(tuning, "run_sweep", recorded)
-    result = invoke("tune", "--method", "lora,pissa", *TINY, "--space", "lr=1e-4,3e-4", "--out", str(tmp_path))
+    result = invoke("tune", "--method", "lora,pissa", *TINY, "--space", "lr=1e-4,3e-4", "--edge-steps", "0",
+                    "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert sweeps == [["lora", "pissa"]]
     tuned = json.loads((tmp_path / "tuned.json").read_text())
@@ -273,3 +274,66 @@ def test_a_choice_at_the_edge_of_its_grid_is_named():
     assert grid_edges(grid, trial(5e-4, 0.2)) == ["lr max", "budget min"]
     assert grid_edges(grid, trial(1e-4, 0.5)) == []  # inside on both axes
     assert grid_edges(grid[:2], trial(2e-5, 0.2)) == []  # two values tried: no interior to be at the edge of
+
+
+def test_a_grid_is_extended_past_an_edge_by_one_rule_and_only_there():
+    """The best at the top of lr goes on up by the grid's own ratio, at most `steps` values past the
+    declared grid; an interior best gets nothing; a value the option refuses is not tried."""
+    from hipbench.tuning_edges import edge_candidates
+
+    space = {"lr": (2e-5, 1e-4, 5e-4), "beta": (0.25, 0.5, 0.75)}
+    grid = [{"lr": lr, "beta": b} for lr in space["lr"] for b in space["beta"]]
+    accepts_all = lambda key, value: True  # noqa: E731
+
+    def scored(best: dict, extra: list = ()) -> list:
+        return [(p, 1.0 if p == best else 0.5) for p in grid] + list(extra)
+
+    at_top = {"lr": 5e-4, "beta": 0.5}
+    assert edge_candidates(space, scored(at_top), 2, accepts_all) == [{"lr": 2.5e-3, "beta": 0.5}]
+    better = [({"lr": 2.5e-3, "beta": 0.5}, 2.0)]
+    assert edge_candidates(space, scored(at_top, better), 2, accepts_all) == [{"lr": 1.25e-2, "beta": 0.5}]
+    two_past = better + [({"lr": 1.25e-2, "beta": 0.5}, 3.0)]
+    assert edge_candidates(space, scored(at_top, two_past), 2, accepts_all) == []  # steps reached
+    worse = [({"lr": 2.5e-3, "beta": 0.5}, 0.1)]
+    assert edge_candidates(space, scored(at_top, worse), 2, accepts_all) == []  # the edge was tried: no longer best
+    assert edge_candidates(space, scored({"lr": 1e-4, "beta": 0.5}), 2, accepts_all) == []  # interior
+    corner = {"lr": 2e-5, "beta": 0.25}  # both at their low ends: one candidate per setting
+    assert edge_candidates(space, scored(corner), 2, accepts_all) == [{"lr": 4e-6, "beta": 0.25},
+                                                                      {"lr": 2e-5, "beta": 0.125}]
+    top_beta = {"lr": 1e-4, "beta": 0.75}  # beta 1.125 is outside SC-LoRA's [0, 1]
+    accepts = lambda key, value: key != "beta" or 0 <= value <= 1  # noqa: E731
+    assert edge_candidates(space, scored(top_beta), 2, accepts) == []
+    assert edge_candidates(space, scored(at_top), 0, accepts_all) == []
+    assert edge_candidates({"layers": ("1", "3")}, [({"layers": "3"}, 1.0), ({"layers": "1"}, 0.0)], 2,
+                           accepts_all) == []  # only float settings have a "beyond"
+
+
+def test_tune_runs_the_trials_past_the_edge_and_keeps_them_in_tuned_json_and_the_table(tmp_path, monkeypatch):
+    """Real trial runs on the tiny model, scored by their lr (the higher, the better) so that the
+    best sits at the grid's top: two trials follow past it, are kept as `edge` trials, chosen,
+    counted in the tuning table, and found again (not rerun) by a second tuning."""
+    from hipbench import tuning
+
+    real_run_trials = tuning._run_trials
+
+    def by_lr(tunings, batches, *rest):
+        objectives = real_run_trials(tunings, batches, *rest)
+        lrs = {(method, number): params["lr"] for method, batch in batches.items() for number, params in batch}
+        return {key: lrs[key] for key in objectives}
+
+    monkeypatch.setattr(tuning, "_run_trials", by_lr)
+    args = ["tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4", "--out", str(tmp_path)]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    entry = json.loads((tmp_path / "tuned.json").read_text())["lora"]
+    assert [(t["params"]["lr"], t.get("edge", False)) for t in entry["trials"]] == [
+        (1e-4, False), (3e-4, False), (9e-4, True), (2.7e-3, True)]
+    assert entry["run"] == {"lr": 2.7e-3} and entry["chosen_trial"] == 3
+    assert entry["sampler"] == "grid, 2 trial(s) past its edges"
+    assert invoke("leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "lb")).exit_code == 0
+    table = (tmp_path / "lb" / "continual__tiny-llama__tuning.md").read_text()
+    assert "Trials per method: lora 4" in table
+    records = sorted((tmp_path / "runs").rglob("metrics.json"))
+    again = invoke(*args)
+    assert again.exit_code == 0 and json.loads((tmp_path / "tuned.json").read_text())["lora"] == entry
+    assert sorted((tmp_path / "runs").rglob("metrics.json")) == records  # nothing new was run
