@@ -281,8 +281,8 @@ def build_table(records: list[dict]) -> tuple[dict, list[dict]]:
     """Header facts shared by the table's runs, and its rows."""
     check_comparable(records)
     adapters = [r for r in records if not is_editor_record(r)]
-    cfg = (adapters or records)[0]["config"]["config"]  # the training settings the header states are the adapters'
-    first = (adapters or records)[0]["metrics"]
+    reference = (adapters or records)[0]  # the training settings and budget the header states are the adapters'
+    cfg, first = reference["config"]["config"], reference["metrics"]
     protocol = protocol_of(records[0])
     header = {"suite": cfg["suite"], "model": cfg["model"], "tasks": first["tasks"],
               "budget": first["budget"] if adapters else None, "steps_per_task": cfg["train"]["steps"], "limit": cfg["limit"],

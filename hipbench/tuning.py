@@ -95,11 +95,19 @@ def parse_space(method: str, pairs: list[str] | tuple[str, ...]) -> dict[str, tu
         space[key] = tuple(_typed(key, value, kind) for value in values)
         if key not in RUN_KEYS:  # each value within the option's declared range (hipbench.method.option)
             for value in space[key]:
-                try:
-                    options_from_strings(registry.method_class(method).Options, {key: _option_text(value)}, method)
-                except ValueError as error:
-                    raise TuningError(f"--space: {error}") from None
+                refusal = _option_refusal(method, key, value)
+                if refusal:
+                    raise TuningError(f"--space: {refusal}")
     return space
+
+
+def _option_refusal(method: str, key: str, value: Any) -> str | None:
+    """Why `method` refuses `value` for its option `key` (the one-line error of its declared range), or None."""
+    try:
+        options_from_strings(registry.method_class(method).Options, {key: _option_text(value)}, method)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _typed(key: str, text: str, kind: type) -> Any:
@@ -276,13 +284,7 @@ def _accepts(method: str) -> Callable[[str, float], bool]:
     """Whether `method` takes `value` for `key`: a positive run setting, or an option value within
     its declared range."""
     def accepts(key: str, value: float) -> bool:
-        if key in RUN_KEYS:
-            return value > 0
-        try:
-            options_from_strings(registry.method_class(method).Options, {key: _option_text(value)}, method)
-        except ValueError:
-            return False
-        return True
+        return value > 0 if key in RUN_KEYS else _option_refusal(method, key, value) is None
     return accepts
 
 
