@@ -15,11 +15,13 @@ import json
 import math
 from pathlib import Path
 
+from hipbench.records import read_measurements
+
 METRICS = ("aa", "bwt", "fwt", "forgetting", "fact_retention", "nll_delta")
 
 
 def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_measurements(path, strict=True)
 
 
 def row_difference(a: list[dict], b: list[dict]) -> tuple[int, float]:

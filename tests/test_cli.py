@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hipbench.cli import main
+from hipbench.records import read_measurements
 
 PLUGIN_DIR = Path(__file__).parent / "fixtures" / "plugin"
 SMOKE = ["--suite", "continual", "--model", "tiny-llama", "--limit", "6", "--steps", "2", "--device", "cpu"]
@@ -60,7 +61,7 @@ def test_run_writes_records_then_leaderboard_then_skips_on_rerun(tmp_path):
         assert {"torch", "transformers", "peft", "git_commit", "hardware"} <= set(config["environment"])
         assert config["model_source"] == "random (seed 0)"
         assert (run / "adapters" / "01-fictional-capitals" / "adapter_model.safetensors").is_file()
-        rows = [json.loads(line) for line in (run / "measurements.jsonl").read_text().splitlines()]
+        rows = read_measurements(run / "measurements.jsonl", strict=True)
         assert {r["after_task"] for r in rows} == set(range(len(metrics["tasks"]) + 1))
     result = invoke("leaderboard", str(out), "--out", str(boards))
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from hipbench.cli import main
 from hipbench.protocols import edit
+from hipbench.records import read_measurements
 
 FIXTURES = Path(__file__).parent / "fixtures" / "edit"
 TINY = ["--suite", "edit", "--model", "tiny-llama", "--device", "cpu", "--seeds", "1", "--steps", "2", "--limit", "4"]
@@ -41,7 +42,7 @@ def test_three_modes_on_a_zsre_file_run_and_get_one_table_each(tmp_path):
         assert config["config"]["protocol_options"]["data"] == str(Path(data).resolve())
         modes.add(metrics["edit_mode"])
         # the examples the leaderboard resamples average to the recorded metrics, in every mode
-        rows = [json.loads(line) for line in (run / "measurements.jsonl").read_text().splitlines()]
+        rows = read_measurements(run / "measurements.jsonl", strict=True)
         for key, (_, scores) in edit.example_scores(metrics, rows).items():
             mean = sum(scores.values()) / len(scores)
             assert mean == pytest.approx(metrics[key], abs=1e-12), (metrics["edit_mode"], key)
@@ -202,7 +203,7 @@ def test_batch_mode_edits_batches_of_1_10_and_100(method, options, tmp_path, mon
     for size, run in runs.items():
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["edit_mode"] == "batch" and [t["task"] for t in metrics["train"]] == [f"batch-of-{size}"]
-        selection = json.loads((run / "measurements.jsonl").read_text().splitlines()[0])
+        selection = read_measurements(run / "measurements.jsonl", strict=True)[0]
         assert len(selection["edits"]) == size
         if method == "memit":  # one least-squares update per layer for the whole batch: rank <= batch size
             assert metrics["method_kind"] == "editor" and 1 <= metrics["rank"] <= size

@@ -16,6 +16,7 @@ from hipbench.tasks import edit as edit_suite
 from hipbench.tasks import edit_facts as facts
 from hipbench.tasks import edit_facts_extension as more
 from hipbench.tasks import general
+from hipbench.records import read_measurements
 
 EVERY_RELATION = edit_suite.RELATIONS + edit_suite.EXTENSION
 RUNS = Path(__file__).parents[1] / "leaderboards" / "runs" / "edit"
@@ -131,12 +132,12 @@ def test_the_published_records_edited_published_requests_in_suite_order(suite):
     grown = hold_out_validation(suite)
     candidates = {"holdout-validation": {len(before.validation_edits), len(grown.validation_edits)},
                   "all-train": {published}, "holdout-test": {len(grown.edits)}}
-    records = sorted(RUNS.glob("*/*/*/measurements.jsonl"))
+    records = sorted(path.parent for path in RUNS.glob("*/*/*/metrics.json"))
     assert records
     for path in records:
-        split = config_value(json.loads((path.parent / "config.json").read_text())["config"], "data_split")
-        with path.open() as fh:
-            selection = next(row for row in map(json.loads, fh) if row.get("stage") == "selection")
+        split = config_value(json.loads((path / "config.json").read_text())["config"], "data_split")
+        rows = read_measurements(path / "measurements.jsonl", strict=True)
+        selection = next(row for row in rows if row.get("stage") == "selection")
         picked = [positions[(e["prompt"], e["target_new"], e["ground_truth"], e["relation"])]
                   for e in selection["edits"]]
         assert picked == sorted(picked), path

@@ -19,6 +19,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 from hipbench import general_eval, lmeval_backend  # noqa: E402
 from hipbench.cli import main  # noqa: E402
 from hipbench.config import RunConfig  # noqa: E402
+from hipbench.records import read_measurements
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -41,7 +42,7 @@ def invoke(*args: str):
 
 
 def rows_of(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "measurements.jsonl").read_text().splitlines()]
+    return read_measurements(run / "measurements.jsonl", strict=True)
 
 
 def test_a_spec_names_the_backend_and_its_tasks_or_fails_naming_the_option():

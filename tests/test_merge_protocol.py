@@ -20,6 +20,7 @@ from hipbench.protocols import merge, merge_adapters
 from hipbench.protocols.continual import plan_budget
 from hipbench.suite import Example, TaskData
 from hipbench.train import TrainConfig
+from hipbench.records import read_measurements
 
 from conftest import make_suite
 
@@ -82,7 +83,7 @@ def test_a_run_trains_one_adapter_per_task_and_records_every_leaderboard_key(run
     assert m["mergefail_t2"] == sum(two["failed"]) / 2
     assert m["mergefail_t2_lo"] <= m["mergefail_t2"] <= m["mergefail_t2_hi"]
     assert m["merge"]["rule"] == "sum" and m["merge"]["lambda"] == 1.0 and m["merge"]["tau"] == 0.9
-    rows = [json.loads(line) for line in (outcome.directory / "measurements.jsonl").read_text().splitlines()]
+    rows = read_measurements(outcome.directory / "measurements.jsonl", strict=True)
     assert sum(r.get("kind") == "merged" for r in rows) == 2 * 2 + 3  # every task of every instance is scored
     assert {r["task"]: r["value"] for r in rows if r.get("kind") == "single"} == m["single_accuracy"]
 

@@ -11,6 +11,7 @@ run measures over its own units only); merge runs add their `seconds` and each a
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -247,6 +248,26 @@ def test_one_reader_strict_names_an_unreadable_line_and_tolerant_stops_before_it
         read_measurements(path, strict=True)
     assert RunRecord(tmp_path).measurements(strict=False) == [{"a": 1}, {"a": 2}]
     assert read_measurements(tmp_path / "absent.jsonl", strict=True) == []
+
+
+def test_a_finished_record_keeps_its_rows_compressed_the_same_bytes_for_the_same_rows(tmp_path):
+    rows = [{"edit": i, "value": i / 7} for i in range(50)]
+    digests = []
+    for name in ("first", "second"):
+        record = RunRecord(tmp_path / name)
+        record.start({"config": {}})
+        for row in rows:
+            record.append(row)
+        record.finish({"aa": 1.0})
+        assert not record.measurements_path.exists()
+        packed = tmp_path / name / "measurements.jsonl.gz"
+        assert gzip.decompress(packed.read_bytes()).decode().splitlines() == [json.dumps(r, sort_keys=True) for r in rows]
+        assert record.measurements() == rows == read_measurements(record.measurements_path, strict=True)
+        digests.append(packed.read_bytes())
+    assert digests[0] == digests[1]  # no time or name in the header: a rerun changes no byte
+    record.start({"config": {}})  # a finished record run again keeps its old rows aside, compressed
+    assert record.measurements() == []
+    assert read_measurements(record.previous_measurements_path, strict=True) == rows
 
 
 def test_a_resume_keeps_exactly_the_rows_its_checkpoint_vouches_for(tmp_path):
