@@ -35,6 +35,11 @@ Choices where the paper is silent or the code is not ours to copy:
   task trains the same matched count) and its own s_i = alpha / r_i, as LoRA.
 - ΔW relative to the pretrained W concatenates every task's factors: [s B_1 | ... | s B_t] and
   [A_1 ; ... ; A_t] (rank t·r).
+- The frozen adapters' concatenation is made once per task, not in every forward: sequential editing
+  gives O-LoRA one task per edit, and concatenating t adapters per module in every forward and
+  backward made an edit's cost grow with t (158 edits in 15 minutes of a 469-edit run on an H200,
+  against LoRA's 469 in 9.5). The forward still concatenates [frozen ; A_t] into one product, so
+  the arithmetic, and every number, is the same as concatenating all t each time.
 """
 from __future__ import annotations
 
@@ -67,11 +72,29 @@ class OLoRALinear(nn.Module):
         self.lora_A = nn.ParameterList()
         self.lora_B = nn.ParameterList()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self._frozen: tuple[torch.Tensor, torch.Tensor] | None = None  # (B_old, A_old), see `frozen`
+        self.register_load_state_dict_post_hook(lambda module, keys: module.forget_frozen())
+
+    def forget_frozen(self) -> None:
+        """Drop the cached concatenation of the frozen adapters (they changed: a new task froze one,
+        or a checkpoint loaded their values)."""
+        self._frozen = None
+
+    def frozen(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The earlier tasks' factors concatenated along the rank axis, (B_old, A_old), made once per
+        task (module docstring); None for the first task."""
+        if len(self.lora_A) < 2:
+            return None
+        if self._frozen is None or self._frozen[1].device != self.lora_A[-1].device:
+            with torch.no_grad():
+                self._frozen = (torch.cat(list(self.lora_B)[:-1], dim=1), torch.cat(list(self.lora_A)[:-1], dim=0))
+        return self._frozen
 
     def add_adapter(self, rank: int, generator: torch.Generator) -> None:
         """Freeze the existing adapters and append a fresh LoRA (A Kaiming, B = 0)."""
         for p in [*self.lora_A, *self.lora_B]:
             p.requires_grad_(False)
+        self.forget_frozen()
         a = torch.empty(rank, self.base.in_features, dtype=torch.float32)
         nn.init.kaiming_uniform_(a, a=math.sqrt(5), generator=generator)
         device = self.base.weight.device
@@ -80,7 +103,10 @@ class OLoRALinear(nn.Module):
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All tasks' factors concatenated along the rank axis: (B_cat, A_cat)."""
-        return torch.cat(list(self.lora_B), dim=1), torch.cat(list(self.lora_A), dim=0)
+        frozen = self.frozen()
+        if frozen is None:
+            return torch.cat([self.lora_B[-1]], dim=1), torch.cat([self.lora_A[-1]], dim=0)
+        return torch.cat([frozen[0], self.lora_B[-1]], dim=1), torch.cat([frozen[1], self.lora_A[-1]], dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, a = self.factors()
@@ -89,10 +115,10 @@ class OLoRALinear(nn.Module):
 
     def orthogonality(self) -> torch.Tensor:
         """sum(|A_old A_t^T|): zero for the first task, when there is no A_old."""
-        if len(self.lora_A) < 2:
+        frozen = self.frozen()
+        if frozen is None:
             return self.lora_A[-1].new_zeros(())
-        old = torch.cat(list(self.lora_A)[:-1], dim=0)
-        return (old @ self.lora_A[-1].T).abs().sum()
+        return (frozen[1] @ self.lora_A[-1].T).abs().sum()
 
 
 class OLoRA(Method):

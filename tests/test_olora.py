@@ -124,3 +124,33 @@ def test_olora_is_lora_only_where_no_earlier_adapter_exists_and_its_l2_term_is_o
     assert alone_equals(record("olora", "merge", {}, plain)) == "LoRA"
     assert alone_equals(record("olora", "continual", {"tasks": ["a", "b"]}, plain)) is None
     assert alone_equals(record("lora", "merge", {}, {"alpha": 16.0, "dropout": 0.0})) is None
+
+
+def test_the_cached_frozen_adapters_give_the_very_numbers_of_concatenating_all_of_them_and_follow_a_load():
+    """Sequential editing makes a task per edit: the frozen adapters are concatenated once per task,
+    and the forward, the gradient and the orthogonality sum stay bit for bit those of concatenating
+    every adapter in every forward; a checkpoint's values (load_state_dict) replace the cache."""
+    generator = torch.Generator().manual_seed(0)
+    layer = OLoRALinear(torch.nn.Linear(12, 10), scaling=2.0, dropout=0.0)
+    for _ in range(6):
+        layer.add_adapter(3, generator)
+        with torch.no_grad():
+            layer.lora_B[-1].normal_(generator=generator)
+    x = torch.randn(4, 12, generator=generator)
+
+    def direct():
+        a, b = torch.cat(list(layer.lora_A), dim=0), torch.cat(list(layer.lora_B), dim=1)
+        return layer.base(x) + layer.scaling * (x @ a.T @ b.T), (a[:-3] @ layer.lora_A[-1].T).abs().sum()
+
+    for _ in range(2):  # the second pass reads the cache
+        (out, ortho), (want, want_ortho) = (layer(x), layer.orthogonality()), direct()
+        assert torch.equal(out, want) and torch.equal(ortho, want_ortho)
+    grad = torch.autograd.grad(layer(x).square().sum() + layer.orthogonality(), layer.lora_A[-1])[0]
+    want_out, want_ortho = direct()
+    want_grad = torch.autograd.grad(want_out.square().sum() + want_ortho, layer.lora_A[-1])[0]
+    assert torch.equal(grad, want_grad)
+    state = {k: v + 1.0 for k, v in layer.state_dict().items()}  # e.g. a resumed run's checkpoint
+    layer.load_state_dict(state)
+    assert torch.equal(layer(x), direct()[0])
+    layer.add_adapter(3, generator)  # a new task freezes the sixth adapter: the cache grows with it
+    assert layer.frozen()[1].shape[0] == 18 and torch.equal(layer(x), direct()[0])
