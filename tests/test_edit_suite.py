@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from hipbench import registry
+from hipbench.records import read_measurements
 from hipbench.tasks import edit as edit_suite
 from hipbench.tasks import edit_facts as facts
 from hipbench.tasks import edit_facts_extension as more
 from hipbench.tasks import general
-from hipbench.records import read_measurements
 
 EVERY_RELATION = edit_suite.RELATIONS + edit_suite.EXTENSION
 RUNS = Path(__file__).parents[1] / "leaderboards" / "runs" / "edit"

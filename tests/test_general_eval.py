@@ -19,7 +19,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 from hipbench import general_eval, lmeval_backend  # noqa: E402
 from hipbench.cli import main  # noqa: E402
 from hipbench.config import RunConfig  # noqa: E402
-from hipbench.records import read_measurements
+from hipbench.records import read_measurements  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

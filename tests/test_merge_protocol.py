@@ -18,9 +18,9 @@ from hipbench.methods.lora import LoRA
 from hipbench.models import LoadedModel, tiny_llama
 from hipbench.protocols import merge, merge_adapters
 from hipbench.protocols.continual import plan_budget
+from hipbench.records import read_measurements
 from hipbench.suite import Example, TaskData
 from hipbench.train import TrainConfig
-from hipbench.records import read_measurements
 
 from conftest import make_suite
 
