@@ -9,7 +9,10 @@ Peak GPU memory is measured over each contender's timed steps; "own" is that pea
 allocated before the contender's copy of the model was made (the shared reference model).
 
 `--fast` adds a PEFT contender for the stretch target: fused AdamW and batches staged on the device
-before timing (`--compile` also wraps the model in torch.compile). It trains from the same LoRA
+before timing (`--compile` also wraps the model in torch.compile; `--compile-mode reduce-overhead`
+replays CUDA graphs, which removes the per-op launch cost that bounds a step of a few short
+examples, issue 18; graphs need fixed shapes, so `--pad-to N` pads every batch to N tokens, for
+the PEFT contenders alike: padding is masked and unlabelled, it changes no loss beyond rounding). It trains from the same LoRA
 initialisation on the same batches as the plain loop, and its losses over the first 20 steps must
 equal the plain loop's to 1e-3. A larger micro-batch or sequence packing would change the losses,
 so they are not part of it.
@@ -53,7 +56,7 @@ from hipbench.runner import make_method
 from hipbench.spectral import SVDCache
 from hipbench.suite import Example, GeneralSet, TaskData
 from hipbench import train as train_module
-from hipbench.train import TrainConfig, collate, encode, train_task
+from hipbench.train import IGNORE, TrainConfig, collate, encode, train_task
 
 WORDS = ("river stone light paper window garden silver market engine forest cloud letter bridge "
          "number candle orange winter music planet circle doctor yellow mirror island").split()
@@ -93,8 +96,18 @@ def release(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def pad_batch(batch: dict[str, torch.Tensor], width: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """`batch` right-padded to `width` tokens: padding masked out of attention and unlabelled."""
+    extra = width - batch["input_ids"].shape[1]
+    if extra < 0:
+        raise SystemExit(f"--pad-to {width}: a batch is {batch['input_ids'].shape[1]} tokens wide")
+    fills = {"input_ids": pad_id, "attention_mask": 0, "labels": IGNORE}
+    return {key: torch.nn.functional.pad(value, (0, extra), value=fills[key]) for key, value in batch.items()}
+
+
 def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg: TrainConfig,
-                   device: torch.device, fast: bool = False, compile_model: bool = False) -> dict:
+                   device: torch.device, fast: bool = False, compile_model: bool = False,
+                   compile_mode: str = "default") -> dict:
     """A PEFT LoRA r8 loop as a user writes it (or with the `--fast` changes): warm-up steps, the
     LoRA weights put back to their initial values, then the timed steps with a fresh optimizer."""
     from peft import LoraConfig, get_peft_model
@@ -107,7 +120,8 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
     peft_model.train()
     params = [p for p in peft_model.parameters() if p.requires_grad]
     initial = [p.detach().clone() for p in params]
-    forward = torch.compile(peft_model) if compile_model else peft_model
+    forward = torch.compile(peft_model, mode=compile_mode) if compile_model else peft_model
+    graphs = compile_model and compile_mode == "reduce-overhead"
     if fast:  # staged once, outside the timing: the loop then never waits for a host copy
         batches = [{k: v.to(device, non_blocking=True) for k, v in b.items()} for b in batches]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -117,13 +131,15 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
         losses = []
         for batch in chunk:
             batch = {k: v.to(device) for k, v in batch.items()}
+            if graphs:  # a new training step: the graphs' earlier outputs may be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
             with autocast:
                 loss = forward(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.detach())  # read after the timing: no host sync per step
+            losses.append(loss.detach().clone())  # read after the timing: no host sync per step
         return losses
 
     steps(batches[:warmup])
@@ -280,8 +296,9 @@ def one_round(results: dict, model, tokenizer, data, batches, args, cfg: TrainCo
     release(device)
     write_json(args.json, report)
     if args.fast:
-        label = "fast PEFT LoRA r8" + (" (compiled)" if args.compile else "")
-        fast = peft_contender(model, batches, args.warmup, cfg, device, fast=True, compile_model=args.compile)
+        label = "fast PEFT LoRA r8" + (f" (compiled, {args.compile_mode})" if args.compile else "")
+        fast = peft_contender(model, batches, args.warmup, cfg, device, fast=True, compile_model=args.compile,
+                              compile_mode=args.compile_mode)
         checked = min(LOSS_CHECK_STEPS, args.steps)
         gap = max(abs(a - b) for a, b in zip(fast["losses"][:checked], results["plain PEFT LoRA r8"]["losses"][:checked]))
         fast.update(loss_max_abs_diff=gap, loss_steps_checked=checked, losses_equal=gap <= LOSS_TOLERANCE)
@@ -323,6 +340,10 @@ def main() -> None:
     parser.add_argument("--svd", default="fast", choices=["fast", "exact"], help="top-k SVD for PiSSA and HiP-LoRA")
     parser.add_argument("--fast", action="store_true", help="add the fused-AdamW PEFT contender (losses checked)")
     parser.add_argument("--compile", action="store_true", help="with --fast: also torch.compile the model")
+    parser.add_argument("--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune"],
+                        help="torch.compile's mode; reduce-overhead replays CUDA graphs")
+    parser.add_argument("--pad-to", type=int, default=None, metavar="N",
+                        help="pad every PEFT contender's batch to N tokens (fixed shapes for compiled graphs)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default=None)
     parser.add_argument("--rounds", type=int, default=1,
@@ -338,6 +359,8 @@ def main() -> None:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     pairs = [encode(tokenizer, e, cfg.max_length) for e in data]
     batches = [collate(pairs[i:i + args.batch], pad) for i in range(0, len(pairs), args.batch)]
+    if args.pad_to is not None:
+        batches = [pad_batch(batch, args.pad_to, pad) for batch in batches]
     report: dict = {"bench": "train_step", "environment": environment(device), "model": args.model,
                     "model_build_s": build_s, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
                     "sequence_tokens": int(batches[0]["attention_mask"].sum(1).float().mean()),
