@@ -264,11 +264,11 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code:
 def _from_pretrained(resolved: ModelSpec, dtype: torch.dtype, trust_remote_code: bool) -> tuple[object, torch.nn.Module]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if resolved.kind == "gguf":
+    if resolved.kind == "gguf":  # dequantized once, then read from the user cache (hipbench.gguf_cache)
+        from hipbench import gguf_cache
+
         path = Path(resolved.where)
-        kwargs = dict(gguf_file=path.name)
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
-        return tokenizer, AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, **kwargs)
+        return gguf_cache.load(path, sha256_of(path), dtype, cache_dir())
     tokenizer = AutoTokenizer.from_pretrained(resolved.where, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(resolved.where, dtype=dtype, use_safetensors=True,
                                                  trust_remote_code=trust_remote_code)

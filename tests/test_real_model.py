@@ -91,3 +91,39 @@ def test_rome_with_its_defaults_edits_a_real_fact_and_keeps_a_neighbour(smollm2,
     assert knows([(request.prompt, request.target_new), neighbour]) == [True, True]
     (name, delta), = outcome.deltas.items()
     assert numerical_rank(delta, model.get_submodule(name[:-len(".weight")]).weight.detach()) == 1
+
+
+def test_the_dequantized_copy_in_the_cache_is_the_gguf_model_bit_for_bit_and_is_read_instead(tmp_path, monkeypatch):
+    """The first load of a GGUF keeps a dequantized copy; the next reads it (transformers' GGUF
+    reader is not called) and gets the same weights, logits and token ids, so no number changes."""
+    import transformers
+
+    from hipbench import gguf_cache
+
+    monkeypatch.setenv("HIPBENCH_MODEL_FILE", str(default_model_file()))
+    monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path))
+    first = load_model("smollm2-135m")
+    folder = gguf_cache.folder_for(tmp_path, SMOLLM2_SHA256, torch.float32)
+    assert (folder / gguf_cache.WEIGHTS).is_file() and not list(folder.parent.glob(".*"))  # no staging left
+    reader = transformers.AutoModelForCausalLM.from_pretrained
+
+    def no_gguf(*args, **kwargs):
+        assert "gguf_file" not in kwargs, "the cached copy should have been read"
+        return reader(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_gguf)
+    second = load_model("smollm2-135m")
+    assert second.source == first.source  # records name the GGUF file and its sha256 either way
+    a, b = first.model.state_dict(), second.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert second.model.lm_head.weight.data_ptr() == second.model.model.embed_tokens.weight.data_ptr()  # tied again
+    texts = ["The capital of France is", "Write 907 in words:", "Q: 41 + 58 =\nA:", "Word: tiger\nCode: zib\n"]
+    for text in texts:
+        assert first.tokenizer(text, add_special_tokens=False)["input_ids"] == \
+            second.tokenizer(text, add_special_tokens=False)["input_ids"]
+    batch = first.tokenizer(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        assert torch.equal(first.model(**batch).logits, second.model(**batch).logits)
+    assert first.model.generation_config.to_dict() == second.model.generation_config.to_dict()
+    gguf_cache.keep(folder, second.tokenizer, second.model)  # a process that lost the race leaves the copy as it is
+    assert (folder / gguf_cache.WEIGHTS).is_file() and not list(folder.parent.glob(".*"))

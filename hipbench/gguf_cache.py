@@ -1,0 +1,96 @@
+"""A GGUF model dequantized once and kept in the user cache, so later runs load it in about a second.
+
+Why: transformers reads a GGUF file by dequantizing every tensor in Python and converting its
+tokenizer, about 20 s for SmolLM2 on a CPU and 20–45 s on the GPU machine, and every run of a
+sweep is a process of its own: a two-GPU session of 140 runs paid that more than 100 times. The
+first load writes the dequantized weights (safetensors), the config and the tokenizer into
+`<cache>/models/gguf-<sha256>-<dtype>-<versions>/`; later loads read that folder, whose weights are
+the same tensors bit for bit and whose tokenizer gives the same ids (tests/test_real_model.py), so
+no number changes. The key names the GGUF file's sha256, the dtype and the versions of
+transformers and gguf that dequantized it: a new version dequantizes afresh.
+
+The folder is written under a temporary name and renamed into place, so processes that start
+together never read half of one (the later renames lose and leave the first). A cache that cannot
+be written is not an error: the run goes on with the model it loaded. Deliberately not
+`save_pretrained`: transformers refuses to serialize a model loaded from GGUF (it stays marked as
+quantized, although its weights are plain tensors), so the weights and the config are written here.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+WEIGHTS = "model.safetensors"
+
+
+def folder_for(cache: Path, sha256: str, dtype: torch.dtype) -> Path:
+    """Where the dequantized copy of the GGUF file with this sha256 lives."""
+    from importlib.metadata import version
+
+    dtype_name = str(dtype).removeprefix("torch.")
+    versions = f"transformers{version('transformers')}-gguf{version('gguf')}"
+    return cache / "models" / f"gguf-{sha256[:16]}-{dtype_name}-{versions}"
+
+
+def load(path: Path, sha256: str, dtype: torch.dtype, cache: Path) -> tuple[object, torch.nn.Module]:
+    """(tokenizer, model) of the GGUF file at `path`: from the cached copy when there is one, else
+    dequantized by transformers and then kept."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = folder_for(cache, sha256, dtype)
+    if (folder / WEIGHTS).is_file():
+        return (AutoTokenizer.from_pretrained(folder),
+                AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True))
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
+    try:
+        keep(folder, tokenizer, model)
+    except OSError as error:
+        print(f"hipbench: could not keep a dequantized copy in {folder.parent} ({error}); "
+              f"the next run dequantizes {path.name} again", file=sys.stderr)
+    return tokenizer, model
+
+
+def keep(folder: Path, tokenizer, model: torch.nn.Module) -> None:
+    """Write the model's weights (tied ones once), its config without the GGUF quantization note,
+    its generation config and the tokenizer into `folder`, atomically."""
+    from safetensors.torch import save_file
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        config = copy.deepcopy(model.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        config.save_pretrained(staging)
+        model.generation_config.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        tied = set(_tied_names(model))
+        save_file({name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()
+                   if name not in tied}, str(staging / WEIGHTS), metadata={"format": "pt"})
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            if not (folder / WEIGHTS).is_file():  # not another process's finished copy: a real failure
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _tied_names(model: torch.nn.Module) -> list[str]:
+    """State-dict names that share storage with an earlier name (the output head tied to the
+    embedding): from_pretrained ties them again from the config."""
+    seen: set[int] = set()
+    tied = []
+    for name, tensor in model.state_dict().items():
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer in seen:
+            tied.append(name)
+        seen.add(pointer)
+    return tied
