@@ -45,8 +45,14 @@ def load(path: Path, sha256: str, dtype: torch.dtype, cache: Path) -> tuple[obje
 
     folder = folder_for(cache, sha256, dtype)
     if (folder / WEIGHTS).is_file():
-        return (AutoTokenizer.from_pretrained(folder),
-                AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True))
+        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True,
+                                                           output_loading_info=True)
+        if not info["missing_keys"] and not info["unexpected_keys"]:
+            return AutoTokenizer.from_pretrained(folder), model
+        print(f"hipbench: the cached copy {folder} does not match its model "
+              f"({len(info['missing_keys'])} missing, {len(info['unexpected_keys'])} unexpected weights); "
+              f"reading {path.name} instead", file=sys.stderr)
+        shutil.rmtree(folder, ignore_errors=True)  # and keeping a sound copy in its place
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
     try:
@@ -84,13 +90,14 @@ def keep(folder: Path, tokenizer, model: torch.nn.Module) -> None:
 
 
 def _tied_names(model: torch.nn.Module) -> list[str]:
-    """State-dict names that share storage with an earlier name (the output head tied to the
-    embedding): from_pretrained ties them again from the config."""
-    seen: set[int] = set()
+    """State-dict names that are the very tensor of an earlier name (the output head tied to the
+    embedding: same memory, shape and strides, not merely the same storage): from_pretrained ties
+    them again from the config, and a load that misses one is refused (`load`)."""
+    seen: set[tuple] = set()
     tied = []
     for name, tensor in model.state_dict().items():
-        pointer = tensor.untyped_storage().data_ptr()
-        if pointer in seen:
+        alias = (tensor.data_ptr(), tuple(tensor.shape), tuple(tensor.stride()))
+        if alias in seen:
             tied.append(name)
-        seen.add(pointer)
+        seen.add(alias)
     return tied

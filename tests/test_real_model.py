@@ -127,3 +127,12 @@ def test_the_dequantized_copy_in_the_cache_is_the_gguf_model_bit_for_bit_and_is_
     assert first.model.generation_config.to_dict() == second.model.generation_config.to_dict()
     gguf_cache.keep(folder, second.tokenizer, second.model)  # a process that lost the race leaves the copy as it is
     assert (folder / gguf_cache.WEIGHTS).is_file() and not list(folder.parent.glob(".*"))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", reader)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / gguf_cache.WEIGHTS)
+    del weights["model.norm.weight"]  # a damaged copy is not used: the GGUF is read and the copy replaced
+    save_file(weights, folder / gguf_cache.WEIGHTS, metadata={"format": "pt"})
+    third = load_model("smollm2-135m")
+    assert torch.equal(third.model.model.norm.weight, first.model.model.norm.weight)
+    assert "model.norm.weight" in load_file(folder / gguf_cache.WEIGHTS)
