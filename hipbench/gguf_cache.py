@@ -9,15 +9,18 @@ the same tensors bit for bit and whose tokenizer gives the same ids (tests/test_
 no number changes. The key names the GGUF file's sha256, the dtype and the versions of
 transformers and gguf that dequantized it: a new version dequantizes afresh.
 
-The folder is written under a temporary name and renamed into place, so processes that start
-together never read half of one (the later renames lose and leave the first). A cache that cannot
-be written is not an error: the run goes on with the model it loaded. Deliberately not
+The folder is written under a temporary name and renamed into place, so a process never reads half
+of one, and by one process at a time: the sweep's runs start together on a fresh machine, and 60 of
+them writing 0.5 GB each at once would fill its disk for nothing (the others go on without
+writing; `fcntl.flock`, released when the writer exits, even by a kill). A cache that cannot be
+written is not an error: the run goes on with the model it loaded. Deliberately not
 `save_pretrained`: transformers refuses to serialize a model loaded from GGUF (it stays marked as
 quantized, although its weights are plain tensors), so the weights and the config are written here.
 """
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import shutil
 import sys
@@ -65,10 +68,21 @@ def load(path: Path, sha256: str, dtype: torch.dtype, cache: Path) -> tuple[obje
 
 def keep(folder: Path, tokenizer, model: torch.nn.Module) -> None:
     """Write the model's weights (tied ones once), its config without the GGUF quantization note,
-    its generation config and the tokenizer into `folder`, atomically."""
+    its generation config and the tokenizer into `folder`, atomically, unless another process is
+    writing it now or has written it."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another process is writing this copy
+        if not (folder / WEIGHTS).is_file():
+            _write(folder, tokenizer, model)
+
+
+def _write(folder: Path, tokenizer, model: torch.nn.Module) -> None:
     from safetensors.torch import save_file
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
         config = copy.deepcopy(model.config)

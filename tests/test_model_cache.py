@@ -66,3 +66,27 @@ def test_model_file_override_with_the_wrong_sha256_is_named(tmp_path, monkeypatc
     monkeypatch.setenv("HIPBENCH_MODEL_FILE", str(wrong))
     with pytest.raises(models.ModelError, match="HIPBENCH_MODEL_FILE=.*wrong sha256"):
         models.default_model_file()
+
+
+def test_a_dequantized_copy_is_written_by_one_process_at_a_time_and_read_back_whole(tmp_path):
+    """While another process holds the copy's lock (it is writing it), `keep` writes nothing; once
+    free, it writes the copy, and the copy loads with every weight."""
+    import fcntl
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hipbench import gguf_cache
+
+    model, tokenizer = models.tiny_llama()
+    folder = tmp_path / "models" / "gguf-test"
+    folder.parent.mkdir(parents=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        gguf_cache.keep(folder, tokenizer, model)
+        assert not folder.exists() and not [p for p in folder.parent.iterdir() if p.is_dir()]
+    gguf_cache.keep(folder, tokenizer, model)
+    again, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert [p.name for p in folder.parent.iterdir() if p.is_dir()] == [folder.name]  # no staging left

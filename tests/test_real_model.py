@@ -93,6 +93,11 @@ def test_rome_with_its_defaults_edits_a_real_fact_and_keeps_a_neighbour(smollm2,
     assert numerical_rank(delta, model.get_submodule(name[:-len(".weight")]).weight.detach()) == 1
 
 
+def staging(folder):
+    """Half-written copies left beside `folder` (the lock file is not one)."""
+    return [path for path in folder.parent.glob(f".{folder.name}.*") if path.is_dir()]
+
+
 def test_the_dequantized_copy_in_the_cache_is_the_gguf_model_bit_for_bit_and_is_read_instead(tmp_path, monkeypatch):
     """The first load of a GGUF keeps a dequantized copy; the next reads it (transformers' GGUF
     reader is not called) and gets the same weights, logits and token ids, so no number changes."""
@@ -104,7 +109,7 @@ def test_the_dequantized_copy_in_the_cache_is_the_gguf_model_bit_for_bit_and_is_
     monkeypatch.setenv("HIPBENCH_CACHE", str(tmp_path))
     first = load_model("smollm2-135m")
     folder = gguf_cache.folder_for(tmp_path, SMOLLM2_SHA256, torch.float32)
-    assert (folder / gguf_cache.WEIGHTS).is_file() and not list(folder.parent.glob(".*"))  # no staging left
+    assert (folder / gguf_cache.WEIGHTS).is_file() and not staging(folder)
     reader = transformers.AutoModelForCausalLM.from_pretrained
 
     def no_gguf(*args, **kwargs):
@@ -126,7 +131,7 @@ def test_the_dequantized_copy_in_the_cache_is_the_gguf_model_bit_for_bit_and_is_
         assert torch.equal(first.model(**batch).logits, second.model(**batch).logits)
     assert first.model.generation_config.to_dict() == second.model.generation_config.to_dict()
     gguf_cache.keep(folder, second.tokenizer, second.model)  # a process that lost the race leaves the copy as it is
-    assert (folder / gguf_cache.WEIGHTS).is_file() and not list(folder.parent.glob(".*"))
+    assert (folder / gguf_cache.WEIGHTS).is_file() and not staging(folder)
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", reader)
     from safetensors.torch import load_file, save_file
 
