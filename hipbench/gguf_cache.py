@@ -48,13 +48,11 @@ def load(path: Path, sha256: str, dtype: torch.dtype, cache: Path) -> tuple[obje
 
     folder = folder_for(cache, sha256, dtype)
     if (folder / WEIGHTS).is_file():
-        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True,
-                                                           output_loading_info=True)
-        if not info["missing_keys"] and not info["unexpected_keys"]:
-            return AutoTokenizer.from_pretrained(folder), model
-        print(f"hipbench: the cached copy {folder} does not match its model "
-              f"({len(info['missing_keys'])} missing, {len(info['unexpected_keys'])} unexpected weights); "
-              f"reading {path.name} instead", file=sys.stderr)
+        read = _read(folder, dtype)
+        if not isinstance(read, str):
+            return read
+        print(f"hipbench: the cached copy {folder} cannot be used ({read}); reading {path.name} instead",
+              file=sys.stderr)
         shutil.rmtree(folder, ignore_errors=True)  # and keeping a sound copy in its place
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype)
@@ -64,6 +62,21 @@ def load(path: Path, sha256: str, dtype: torch.dtype, cache: Path) -> tuple[obje
         print(f"hipbench: could not keep a dequantized copy in {folder.parent} ({error}); "
               f"the next run dequantizes {path.name} again", file=sys.stderr)
     return tokenizer, model
+
+
+def _read(folder: Path, dtype: torch.dtype) -> tuple[object, torch.nn.Module] | str:
+    """(tokenizer, model) from the copy, or what is wrong with it: weights missing or unexpected,
+    or a file that cannot be read (a copy damaged after it was written)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True,
+                                                           output_loading_info=True)
+        if info["missing_keys"] or info["unexpected_keys"]:
+            return f"{len(info['missing_keys'])} weights missing, {len(info['unexpected_keys'])} unexpected"
+        return AutoTokenizer.from_pretrained(folder), model
+    except Exception as error:  # safetensors, json and tokenizers raise many kinds; all mean "unusable"
+        return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
 
 def keep(folder: Path, tokenizer, model: torch.nn.Module) -> None:

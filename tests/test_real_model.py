@@ -141,3 +141,7 @@ def test_the_dequantized_copy_in_the_cache_is_the_gguf_model_bit_for_bit_and_is_
     third = load_model("smollm2-135m")
     assert torch.equal(third.model.model.norm.weight, first.model.model.norm.weight)
     assert "model.norm.weight" in load_file(folder / gguf_cache.WEIGHTS)
+    (folder / gguf_cache.WEIGHTS).write_bytes(b"not safetensors")  # nor is an unreadable one
+    fourth = load_model("smollm2-135m")
+    assert torch.equal(fourth.model.model.norm.weight, first.model.model.norm.weight)
+    assert "model.norm.weight" in load_file(folder / gguf_cache.WEIGHTS)
