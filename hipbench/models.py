@@ -245,13 +245,14 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code:
     if spec == "tiny-llama":
         model, tokenizer = tiny_llama()
         return LoadedModel(model.to(dtype), tokenizer, spec, "random (seed 0)")
+    digest = None  # a GGUF file's sha256, where already checked (the default model)
     if spec == DEFAULT_MODEL:
-        path = default_model_file()
+        path, digest = default_model_file(), SMOLLM2_SHA256
         resolved, source = ModelSpec("gguf", str(path)), f"{path} sha256:{SMOLLM2_SHA256}"
     else:
         source = resolved.where
     try:
-        tokenizer, model = _from_pretrained(resolved, dtype, trust_remote_code)
+        tokenizer, model = _from_pretrained(resolved, dtype, trust_remote_code, digest)
     except Exception as error:  # transformers and gguf raise many kinds; all mean "not loadable"
         first = (str(error).strip().splitlines() or [""])[0]
         raise ModelError(f"--model {spec}: {resolved.kind} {resolved.where} could not be loaded "
@@ -261,14 +262,15 @@ def load_model(spec: str, dtype: torch.dtype = torch.float32, trust_remote_code:
     return LoadedModel(model, tokenizer, spec, source)
 
 
-def _from_pretrained(resolved: ModelSpec, dtype: torch.dtype, trust_remote_code: bool) -> tuple[object, torch.nn.Module]:
+def _from_pretrained(resolved: ModelSpec, dtype: torch.dtype, trust_remote_code: bool,
+                     digest: str | None = None) -> tuple[object, torch.nn.Module]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if resolved.kind == "gguf":  # dequantized once, then read from the user cache (hipbench.gguf_cache)
         from hipbench import gguf_cache
 
         path = Path(resolved.where)
-        return gguf_cache.load(path, sha256_of(path), dtype, cache_dir())
+        return gguf_cache.load(path, digest or sha256_of(path), dtype, cache_dir())
     tokenizer = AutoTokenizer.from_pretrained(resolved.where, trust_remote_code=trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(resolved.where, dtype=dtype, use_safetensors=True,
                                                  trust_remote_code=trust_remote_code)
