@@ -27,6 +27,7 @@ class LlamaShape:
     heads: int
     kv_heads: int
     vocab: int
+    dtype: torch.dtype = torch.bfloat16  # what the weights are built in
 
     def projection_shape(self, projection: str) -> tuple[int, int]:
         """(out_features, in_features) of one projection."""
@@ -45,10 +46,14 @@ LLAMA8B = LlamaShape("llama8b-shape", hidden=4096, intermediate=14336, layers=32
 # Llama-3.1-8B's proportions (4:1 query to key/value heads, intermediate 3.5 × hidden) at a size a
 # 2-core CPU trains in seconds: for checking the benches end to end, not for numbers.
 LLAMA_MINI = LlamaShape("llama-mini-shape", hidden=256, intermediate=896, layers=2, heads=8, kv_heads=2, vocab=4096)
-SHAPES = {shape.name: shape for shape in (LLAMA8B, LLAMA_MINI)}
+# SmolLM2-135M's dimensions with fp32 weights, as hipbench loads the real one: for timing a step on a
+# machine the GGUF has not reached (the byte tokenizer makes a word about six tokens, not 1.3)
+SMOLLM2 = LlamaShape("smollm2-shape", hidden=576, intermediate=1536, layers=30, heads=9, kv_heads=3, vocab=49152,
+                     dtype=torch.float32)
+SHAPES = {shape.name: shape for shape in (LLAMA8B, LLAMA_MINI, SMOLLM2)}
 
 
-def random_llama(shape: LlamaShape, device: torch.device, dtype: torch.dtype = torch.bfloat16):
+def random_llama(shape: LlamaShape, device: torch.device, dtype: torch.dtype | None = None):
     """A Llama with `shape`'s dimensions and random weights built directly in `dtype` on `device`
     (8B parameters in fp32 first would need 32 GB and a cast), and the byte tokenizer. Throughput
     does not depend on the weights' values; the vocabulary only sizes the embedding and head."""
@@ -63,7 +68,7 @@ def random_llama(shape: LlamaShape, device: torch.device, dtype: torch.dtype = t
                          max_position_embeddings=8192, rope_theta=500000.0, pad_token_id=tokenizer.pad_token_id,
                          eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
+    torch.set_default_dtype(dtype or shape.dtype)
     try:
         with torch.device(device), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(0)

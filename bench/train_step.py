@@ -142,14 +142,14 @@ def peft_contender(model: torch.nn.Module, batches: list[dict], warmup: int, cfg
             losses.append(loss.detach().clone())  # read after the timing: no host sync per step
         return losses
 
-    steps(batches[:warmup])
+    _, warmup_s = timed(lambda: steps(batches[:warmup]), device)  # includes compiling, when compiled
     with torch.no_grad():
         for param, value in zip(params, initial):
             param.copy_(value)
     reset_peak(device)
     losses, seconds = timed(lambda: steps(batches[warmup:]), device)
     tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
-    result = {"tokens_per_s": tokens / seconds, "seconds": seconds, "steps": len(losses),
+    result = {"tokens_per_s": tokens / seconds, "seconds": seconds, "steps": len(losses), "warmup_s": warmup_s,
               "losses": [float(x) for x in losses], **memory_gib(device, before)}
     del forward, peft_model, work
     return result
@@ -331,7 +331,7 @@ def median_rounds(rounds: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m", help="alias, path, llama8b-shape or llama-mini-shape")
+    parser.add_argument("--model", default="smollm2-135m", help="alias, path, or one of " + ", ".join(SHAPES))
     parser.add_argument("--methods", default="lora,pissa,hiplora,olora,lalora,sclora")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -395,10 +395,11 @@ def main() -> None:
                 f" over {row['loss_steps_checked']} steps)") if "losses_equal" in row else ""
         if "loss_max_abs_diff_to_default" in row:
             loss += f"  losses within {row['loss_max_abs_diff_to_default']:.1e} of the default option's"
+        warm = f"  warm-up {row['warmup_s']:.1f} s" if "warmup_s" in row else ""
         spread = (f"  per round {', '.join(f'{v:.2f}' for v in row['vs_plain_peft_rounds'])}x plain"
                   if len(rounds) > 1 else "")
         print(f"{label + rank:34s} {row['tokens_per_s']:10.0f} tokens/s  {row['vs_plain_peft']:.2f}x plain PEFT{extra}"
-              f"{memory}{loss}{spread}")
+              f"{memory}{warm}{loss}{spread}")
     if any(not row.get("losses_equal", True) for row in results.values()):
         raise SystemExit("the --fast contender's losses differ from the plain loop's")
 
