@@ -97,6 +97,9 @@ def run_options(required: bool):
                      help="--general-eval: score after every task, not only after the last."),
         click.option("--general-eval-include", default=None, type=click.Path(file_okay=False),
                      help="--general-eval: a directory of lm-eval task YAMLs of your own, beside lm-eval's tasks."),
+        click.option("--cuda-graphs", is_flag=True,
+                     help="Replay each training step's forward and backward as a CUDA graph (one per batch shape): "
+                          "the eager kernels with fewer launches, the same numbers; recorded, not part of a run's identity."),
         click.option("--trust-remote-code", is_flag=True,
                      help="Run Python code shipped in the model's repository (off by default: it runs unreviewed "
                           "code; recorded in the run's config)."),
@@ -112,7 +115,8 @@ def run_options(required: bool):
 def group_from_options(methods, suite, model, budget, budget_rule, budget_tolerance, seeds, steps, limit,
                        batch_size, lr, device, data_dir, options, save_adapters, edit_mode, num_edits, data_file,
                        tasks_from, merge_rule, ties_trim, merge_instances, svd, trust_remote_code, data_split,
-                       general_eval, general_eval_limit, general_eval_every_task, general_eval_include) -> RunGroup:
+                       general_eval, general_eval_limit, general_eval_every_task, general_eval_include,
+                       cuda_graphs=False) -> RunGroup:
     try:
         seed_list = parse_ints(seeds)
     except ValueError as error:
@@ -130,7 +134,8 @@ def group_from_options(methods, suite, model, budget, budget_rule, budget_tolera
                     ties_trim=ties_trim, merge_instances=merge_instances, svd=svd, trust_remote_code=trust_remote_code,
                     budget_rule=budget_rule, budget_tolerance=budget_tolerance, data_split=data_split,
                     general_eval=general_eval, general_eval_limit=general_eval_limit,
-                    general_eval_every_task=general_eval_every_task, general_eval_include=general_eval_include)
+                    general_eval_every_task=general_eval_every_task, general_eval_include=general_eval_include,
+                    cuda_graphs=cuda_graphs)
 
 
 @click.group()

@@ -65,6 +65,9 @@ class RunConfig:
     # where tuned settings came from (`hipbench run --tuned`): recorded, not part of the run's
     # identity, since the same settings typed by hand are the same run
     tuning: dict = field(default_factory=dict, metadata={ADDED_LATER: True, NOT_IDENTITY: True})
+    # --cuda-graphs (hipbench.graphed): training steps replayed as CUDA graphs of the eager kernels,
+    # the same numbers, so recorded but not part of the run's identity
+    cuda_graphs: bool = field(default=False, metadata={ADDED_LATER: True, NOT_IDENTITY: True})
 
     def validate(self) -> None:
         if self.train.steps < 1:
@@ -85,6 +88,8 @@ class RunConfig:
             raise ValueError(f"--budget-tolerance must be in [0, 1) (got {self.budget_tolerance:g})")
         if self.svd not in SOLVERS:
             raise ValueError(f"--svd {self.svd}: expected one of {', '.join(SOLVERS)}")
+        if self.cuda_graphs and self.device != "cuda":
+            raise ValueError(f"--cuda-graphs needs --device cuda (got {self.device})")
         if self.data_split not in DATA_SPLITS:
             raise ValueError(f"--data-split {self.data_split}: expected one of {', '.join(DATA_SPLITS)}")
 

@@ -65,6 +65,10 @@ class Method:
     name: ClassVar[str]
     description: ClassVar[str]
     Options: ClassVar[type]
+    # Whether the shared loop may replay the task loss's forward and backward as CUDA graphs
+    # (hipbench.graphed, --cuda-graphs): only if the forward draws no random numbers and reads no
+    # tensor the method replaces during a task. A plugin that does not say so trains eagerly.
+    graph_safe: ClassVar[bool] = False
 
     def __init__(self, options: Any | None = None) -> None:
         self.options = options if options is not None else self.Options()

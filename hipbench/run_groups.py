@@ -84,6 +84,7 @@ class RunGroup:
     general_eval_limit: int | None = None
     general_eval_every_task: bool = False
     general_eval_include: str | None = None  # a directory of lm-eval task YAMLs
+    cuda_graphs: bool = False  # hipbench.graphed; RunConfig says why it is not part of a run's identity
     tuning: dict = field(default_factory=dict)  # provenance of tuned settings (hipbench.tuning.apply_tuned)
 
     def check_names(self) -> None:
@@ -122,7 +123,7 @@ class RunGroup:
                           limit=self.limit, train=train, device=device, protocol_options=protocol_options,
                           trust_remote_code=self.trust_remote_code, svd=self.svd, budget_rule=self.budget_rule,
                           budget_tolerance=self.budget_tolerance, data_split=self.data_split, general_eval=general,
-                          tuning=self.tuning)
+                          tuning=self.tuning, cuda_graphs=self.cuda_graphs)
                 for method in self.methods for seed in self.seeds]
 
 
@@ -232,7 +233,7 @@ READERS = {
     "svd": _typed(str, SVD_SOLVERS), "trust_remote_code": _typed(bool), "data_split": _typed(str, DATA_SPLITS),
     "budget_rule": _typed(str, RULES), "budget_tolerance": _typed(float),
     "general_eval": _typed(str), "general_eval_limit": _typed(int), "general_eval_every_task": _typed(bool),
-    "general_eval_include": _typed(str),
+    "general_eval_include": _typed(str), "cuda_graphs": _typed(bool),
 }
 assert set(READERS) | {"tuning"} == {f.name for f in dataclasses.fields(RunGroup)}  # tuning: from --tuned only
 

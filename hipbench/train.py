@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from hipbench.graphed import attention_mask, graphed_steps
 from hipbench.method import Method
 from hipbench.suite import Example
 
@@ -41,6 +42,11 @@ class TrainStats:
     extra_losses: list[float]  # what the method added (0 when nothing)
     tokens: int
     seconds: float
+    graphs: dict | None = None  # with CUDA graphs (hipbench.graphed): steps run eagerly, captured, replayed
+
+    def execution(self) -> dict:
+        """How the steps ran, for the record beside the losses: the CUDA graph counts, when used."""
+        return {} if self.graphs is None else {"graphs": self.graphs}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -107,7 +113,7 @@ def token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor
 def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], tokenizer,
                cfg: TrainConfig, device: torch.device, generator: torch.Generator,
                desc: str = "train", stop: Callable[[int], bool] | None = None,
-               terminate: bool = True) -> TrainStats:
+               terminate: bool = True, graphs: bool = False) -> TrainStats:
     """Train the method's trainable parameters on `examples` for `cfg.steps` steps.
 
     `stop(steps_done)`, when given, is asked after every step and ends training early when it
@@ -127,14 +133,20 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
     extra_losses: list[float] = []
     tokens = 0
     start = time.perf_counter()
+    graphed = graphed_steps(graphs, method, params, token_loss, autocast, device)
     model.train()
     bar = tqdm(schedule, desc=desc, leave=False, dynamic_ncols=True)
     for step, indices in enumerate(bar):
         collated = collate([encoded[i] for i in indices], tokenizer.pad_token_id)
         batch_tokens = int(collated["attention_mask"].sum())  # counted on the host: no device sync per step
         batch = {k: v.to(device) for k, v in collated.items()}
-        with autocast:
-            loss = token_loss(model, batch)
+        if graphed is None:
+            with autocast:
+                loss = token_loss(model, batch)
+        else:  # the task loss's backward has run; the extra loss's runs below
+            padded = batch_tokens < collated["input_ids"].numel()
+            batch["attention_mask"] = attention_mask(batch["attention_mask"], padded)
+            loss = graphed.task_loss_backward(model, batch)
         extra = method.extra_loss(model)
         total = loss if extra is None else loss + extra
         task_value = float(loss.detach())  # one host read per term and step
@@ -142,13 +154,17 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         value = task_value + extra_value
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value)
-        total.backward()
+        if graphed is None:
+            total.backward()
+        elif extra is not None and extra.requires_grad:  # O-LoRA's first task adds a constant 0
+            extra.backward()
         method.before_step(model)
         if cfg.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        if graphed is None:  # graphs keep their gradient tensors and zero them
+            optimizer.zero_grad(set_to_none=True)
         method.after_step(model)
         losses.append(task_value)
         extra_losses.append(extra_value)
@@ -157,5 +173,8 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         if stop is not None and stop(step + 1):
             break
     bar.close()
+    if graphed is not None:
+        graphed.close()
     model.eval()
-    return TrainStats(len(losses), losses, extra_losses, tokens, time.perf_counter() - start)
+    return TrainStats(len(losses), losses, extra_losses, tokens, time.perf_counter() - start,
+                      None if graphed is None else dict(graphed.counts))

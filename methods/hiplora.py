@@ -296,6 +296,7 @@ class HiPLoRA(Method):
     name = "hiplora"
     description = "HiP-LoRA (Chen & Tan, 2026): budgeted principal-spectrum channel + complement-only LoRA"
     Options = HiPLoRAOptions
+    graph_safe = True  # no random numbers and no tensor replaced inside a task (hipbench.graphed)
 
     def __init__(self, options: HiPLoRAOptions | None = None) -> None:
         super().__init__(options)

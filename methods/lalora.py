@@ -157,6 +157,10 @@ class LaLoRA(Method):
     description = "LaLoRA (Sliwa et al., 2025): LoRA with a Laplace (Fisher) penalty on the LoRA weights"
     Options = LaLoRAOptions
 
+    @property
+    def graph_safe(self) -> bool:  # hipbench.graphed: a dropout draws random numbers in the forward
+        return self.options.dropout == 0
+
     def __init__(self, options: LaLoRAOptions | None = None) -> None:
         super().__init__(options)
         if self.options.curvature not in ("diag", "kfac"):

@@ -62,6 +62,10 @@ class LoRA(Method):
     description = "LoRA (Hu et al., 2021): frozen W plus a trainable s·BA, A random, B zero"
     Options = LoRAOptions
 
+    @property
+    def graph_safe(self) -> bool:  # hipbench.graphed: a dropout draws random numbers in the forward
+        return self.options.dropout == 0
+
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return rank * (out_features + in_features)
 

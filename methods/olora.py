@@ -126,6 +126,10 @@ class OLoRA(Method):
     description = "O-LoRA (Wang et al., 2023): a new LoRA per task, orthogonal to the frozen earlier ones"
     Options = OLoRAOptions
 
+    @property
+    def graph_safe(self) -> bool:  # hipbench.graphed: a dropout draws random numbers in the forward
+        return self.options.dropout == 0
+
     @classmethod
     def alone_equals(cls, options: OLoRAOptions) -> str | None:
         """LoRA, when no earlier adapter exists and the L2 term is off: the orthogonality sum is then

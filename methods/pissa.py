@@ -63,6 +63,7 @@ class PiSSA(Method):
     name = "pissa"
     description = "PiSSA (Meng et al., 2024): LoRA initialised from the top-r SVD of W, residual frozen"
     Options = PiSSAOptions
+    graph_safe = True  # no random numbers and no tensor replaced inside a task (hipbench.graphed)
 
     def trainable_per_module(self, out_features: int, in_features: int, rank: int) -> int:
         return rank * (out_features + in_features)

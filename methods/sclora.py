@@ -142,6 +142,7 @@ class SCLoRA(Method):
     name = "sclora"
     description = "SC-LoRA (Luo et al., 2025): LoRA initialised in the output subspace balancing task vs preserved data"
     Options = SCLoRAOptions
+    graph_safe = True  # no random numbers and no tensor replaced inside a task (hipbench.graphed)
 
     def __init__(self, options: SCLoRAOptions | None = None) -> None:
         super().__init__(options)

@@ -294,7 +294,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         task_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         try:
             stats = train_task(model, method, task.train, tokenizer, cfg.train, device, data_order,
-                               desc=f"train {task.name}")
+                               desc=f"train {task.name}", graphs=cfg.cuda_graphs)
         except NonFiniteLoss as error:
             record.fail(str(error), task=task.name, task_index=index, step=error.step)
             raise
@@ -305,7 +305,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                  "mean_task_loss": sum(stats.losses) / len(stats.losses),
                  "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses), "tokens": stats.tokens,
                  "seconds": stats.seconds, "trainable": task_trainable,
-                 "frozen_adapter_params": getattr(method, "frozen_params", 0)}
+                 "frozen_adapter_params": getattr(method, "frozen_params", 0), **stats.execution()}
         train_log.append(with_statistics(entry, own))
         evaluate(model, tokenizer, suite, index, cfg, device, record)
         score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)

@@ -244,7 +244,7 @@ def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditR
         return done["learned"]
 
     stats = train_task(model, method, task.train, tokenizer, train_cfg, device, data_order,
-                       desc=f"edit {task.name}", stop=stop, terminate=False)
+                       desc=f"edit {task.name}", stop=stop, terminate=False, graphs=cfg.cuda_graphs)
     own = method.task_statistics(model)  # before end_task, as in the continual protocol
     method.end_task(model, task, ctx)
     meter.trained(stats.steps, stats.seconds, stats.tokens)
@@ -252,7 +252,8 @@ def learn(model: nn.Module, method: Method, task: TaskData, requests: list[EditR
                             "final_loss": stats.losses[-1],
                             "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
                             "tokens": stats.tokens, "seconds": stats.seconds,
-                            "frozen_adapter_params": getattr(method, "frozen_params", 0)}, own)
+                            "frozen_adapter_params": getattr(method, "frozen_params", 0),
+                            **stats.execution()}, own)
 
 
 def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: torch.device,

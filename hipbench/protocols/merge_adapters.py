@@ -144,7 +144,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
         fresh.begin_task(model, task, ctx)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     stats = train_task(model, fresh, task.train, loaded.tokenizer, cfg.train, device,
-                       torch.Generator().manual_seed(seed), desc=f"train {task.name}")
+                       torch.Generator().manual_seed(seed), desc=f"train {task.name}", graphs=cfg.cuda_graphs)
     own = fresh.task_statistics(model)  # before end_task, as in the continual protocol
     fresh.end_task(model, task, ctx)
     meter.trained(stats.steps, stats.seconds, stats.tokens)
@@ -157,7 +157,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
                             "mean_task_loss": sum(stats.losses) / len(stats.losses),
                             "mean_extra_loss": sum(stats.extra_losses) / len(stats.extra_losses),
                             "tokens": stats.tokens, "seconds": stats.seconds, "trainable": trainable,
-                            "spectral": spectral}, own)
+                            "spectral": spectral, **stats.execution()}, own)
     return factors, info
 
 

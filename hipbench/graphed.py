@@ -1,0 +1,118 @@
+"""Training steps replayed as CUDA graphs: the eager step's own kernels, launched all at once.
+
+A step of the default model is bound by launching its ~2,000 small kernels one by one from Python,
+not by the GPU (bench/RESULTS.md: 210 ms of host time for 8 × 14 tokens on an H200, plain PEFT as
+slow). A CUDA graph records the forward and backward of the task loss once and replays them with one
+launch. Nothing about the numbers may change, so that a run with graphs is the run without them
+(the option is recorded, not part of a run's identity):
+- a graph replays the very kernels the eager step runs only for the same shapes, so there is one
+  graph per batch shape (width, and whether any row is padded), captured at the shape's second
+  occurrence (the first runs eagerly); batches are never padded to share a graph, which would
+  change the rounding. The `continual` tasks have 2-6 shapes in 150 steps; long-prompt suites
+  (`cl-benchmark`: about 55) gain less;
+- the attention mask is built here, as the model would build it from the 2-D mask, because the
+  model's own check "is anything padded?" reads the mask on the host, which a capture cannot do;
+- gradients live in fixed tensors, zeroed before each step and accumulated into, and a method's
+  extra loss is backpropagated eagerly after the replay: the two-term sum a joint backward forms is
+  the same in either order.
+Optimizer, clipping and the methods' hooks stay eager (a few launches each).
+
+Not `torch.compile(mode="reduce-overhead")`: its generated kernels round differently (losses 1.4e-2
+apart after 20 steps) and it compiled for 106 s per process (bench/results/2026-11-30-h200-step-
+compile/). Not `torch.cuda.make_graphed_callables`: it hands parameter gradients back through
+autograd, which accumulates them with eager launches again.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+
+def attention_mask(mask: torch.Tensor, padded: bool) -> torch.Tensor | None:
+    """The 4-D mask a transformers decoder builds for SDPA from a right-padded 2-D `mask`: None when
+    no row is padded (SDPA's own causal path), else causal AND not padding, (batch, 1, width,
+    width) booleans. `padded` is known on the host, so no device value is read."""
+    if not padded:
+        return None
+    width = mask.shape[1]
+    causal = torch.ones(width, width, dtype=torch.bool, device=mask.device).tril()
+    return causal[None, None] & mask.bool()[:, None, None, :]
+
+
+class GraphedSteps:
+    """The task loss's forward and backward for a training loop, one CUDA graph per batch shape.
+
+    `capture=False` (a CPU) runs every step eagerly through the same path: fixed gradients, the
+    4-D mask, the extra loss's separate backward; the tests check that path against the plain loop.
+    """
+
+    def __init__(self, params: list[nn.Parameter], loss_fn, autocast, capture: bool, owner: str) -> None:
+        self.params, self.loss_fn, self.autocast, self.capture, self.owner = params, loss_fn, autocast, capture, owner
+        for param in params:
+            param.grad = torch.zeros_like(param)
+        self.grads = [param.grad for param in params]
+        self.seen: set[tuple] = set()
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, dict, torch.Tensor]] = {}
+        self.pool = None
+        self.counts = {"eager": 0, "captured": 0, "replayed": 0}
+
+    def task_loss_backward(self, model: nn.Module, batch: dict[str, torch.Tensor | None]) -> torch.Tensor:
+        """The task loss of `batch` (its `attention_mask` from `attention_mask()`), with its gradients
+        written into every parameter's `.grad`."""
+        for param, grad in zip(self.params, self.grads):
+            if param.grad is not grad:  # a replay would write where nothing reads any more
+                raise RuntimeError(f"{self.owner} replaced a parameter's .grad between steps, which CUDA "
+                                   "graphs cannot follow: run it without --cuda-graphs")
+        torch._foreach_zero_(self.grads)
+        key = (tuple(batch["input_ids"].shape), batch["attention_mask"] is None)
+        if key in self.graphs:
+            graph, static, loss = self.graphs[key]
+            for name, value in batch.items():
+                if value is not None:
+                    static[name].copy_(value)
+            graph.replay()
+            self.counts["replayed"] += 1
+            return loss
+        if self.capture and key in self.seen:
+            return self._capture(model, batch, key)
+        self.seen.add(key)
+        with self.autocast:
+            loss = self.loss_fn(model, batch)
+        loss.backward()
+        self.counts["eager"] += 1
+        return loss
+
+    def close(self) -> None:
+        """Leave the parameters as the plain loop does (no .grad) and free the graphs' memory."""
+        for param in self.params:
+            param.grad = None
+        self.graphs.clear()
+        self.grads, self.pool = [], None
+
+    def _capture(self, model: nn.Module, batch: dict, key: tuple) -> torch.Tensor:
+        """Record this shape's forward and backward (recording runs nothing), then replay it once for
+        this step. All graphs share one memory pool: they are only ever replayed one at a time."""
+        static = {name: None if value is None else value.clone() for name, value in batch.items()}
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            with self.autocast:
+                loss = self.loss_fn(model, static)
+            loss.backward()
+        if self.pool is None:
+            self.pool = graph.pool()
+        self.graphs[key] = (graph, static, loss)
+        graph.replay()
+        self.counts["captured"] += 1
+        return loss
+
+
+def graphed_steps(enabled: bool, method, params: list[nn.Parameter], loss_fn, autocast,
+                  device: torch.device) -> GraphedSteps | None:
+    """GraphedSteps when asked for and the method declares its forward graph-safe (it reads no
+    tensor it replaces between steps of a task), else None: the plain loop."""
+    if not enabled or not getattr(method, "graph_safe", False):
+        return None
+    return GraphedSteps(params, loss_fn, autocast if autocast is not None else contextlib.nullcontext(),
+                        capture=device.type == "cuda", owner=method.name)
