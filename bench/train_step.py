@@ -17,6 +17,11 @@ initialisation on the same batches as the plain loop, and its losses over the fi
 equal the plain loop's to 1e-3. A larger micro-batch or sequence packing would change the losses,
 so they are not part of it.
 
+`--graphs` times each hipbench method a second time with `--cuda-graphs` (hipbench/graphed.py: each
+batch shape's forward and backward captured at its second occurrence and replayed), from the same
+start on the same batches, and fails unless every loss equals the eager contender's bit for bit;
+`--data continual` trains on that suite's first task (its few batch shapes) instead of random words.
+
 `hiplora-step` is HiP-LoRA with `--option complement=step` (A and B kept in the complement once per
 step, one fused product per forward; methods/hiplora.py, its default since issue 20), `hiplora` the
 same with `complement=forward` (the projection in every forward, the default every published record
@@ -52,7 +57,7 @@ from hipbench.config import RunConfig
 from hipbench.method import DEFAULT_TARGETS, Context, adapted_layers
 from hipbench.models import load_model
 from hipbench.protocols.continual import plan_budget
-from hipbench.runner import make_method
+from hipbench.runner import load_suite, make_method
 from hipbench.spectral import SVDCache
 from hipbench.suite import Example, GeneralSet, TaskData
 from hipbench import train as train_module
@@ -70,6 +75,13 @@ def examples(count: int, words: int, seed: int = 0) -> tuple[Example, ...]:
     rng = random.Random(seed)
     text = lambda n: " ".join(rng.choice(WORDS) for _ in range(n))  # noqa: E731
     return tuple(Example(prompt=text(words), answer=text(words // 8)) for _ in range(count))
+
+
+def suite_examples(suite: str, count: int) -> tuple[Example, ...]:
+    """`count` training examples of `suite`'s first task, repeated in order as needed: its prompts'
+    lengths, so its batch shapes (what CUDA graphs are captured for)."""
+    train = load_suite(suite, None, None).tasks[0].train
+    return tuple(train[i % len(train)] for i in range(count))
 
 
 def memory_gib(device: torch.device, before: int) -> dict:
@@ -161,8 +173,9 @@ VARIANTS = {"hiplora": ("hiplora", {"complement": "forward"}), "hiplora-step": (
 
 
 def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple[Example, ...], args,
-                       cfg: TrainConfig, device: torch.device, svd_dir: str) -> dict:
-    """One method through hipbench's own loop (`train_task`), attached as the continual protocol does."""
+                       cfg: TrainConfig, device: torch.device, svd_dir: str, graphs: bool = False) -> dict:
+    """One method through hipbench's own loop (`train_task`), attached as the continual protocol does;
+    `graphs`: with --cuda-graphs (warm-up and timed steps alike, each capturing its own graphs)."""
     label = name
     name, options = VARIANTS.get(label, (label, {}))
     method = make_method(name, options)
@@ -182,14 +195,16 @@ def hipbench_contender(name: str, model: torch.nn.Module, tokenizer, data: tuple
                        device)  # data-dependent initialisation (SC-LoRA's covariances), before timing
     warm = args.batch * args.warmup
     train_task(work, method, data[:warm], tokenizer, TrainConfig(steps=args.warmup, batch_size=args.batch),
-               device, torch.Generator().manual_seed(0))
+               device, torch.Generator().manual_seed(0), graphs=graphs)
     reset_peak(device)
     sync(device)
     with profiled(args.profile, label, device, cfg.steps), host_phases(args.phases, label, method, cfg.steps) as phases:
-        stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1))
+        stats = train_task(work, method, data[warm:], tokenizer, cfg, device, torch.Generator().manual_seed(1),
+                           graphs=graphs)
     result = {**({"host_ms_per_step": phases} if phases else {}), "rank": plan["rank"],
               "trainable": plan["planned_trainable"], "tokens_per_s": stats.tokens / stats.seconds,
               "seconds": stats.seconds, "begin_task_s": begin_s, "steps": stats.steps, "losses": stats.losses,
+              **({"graphs": stats.graphs} if graphs else {}),
               **memory_gib(device, before)}
     if name in SVD_K:
         result.update(svd_s=svd_s, svd_solver=args.svd, svd_fallbacks=cache.fallbacks)
@@ -308,6 +323,11 @@ def one_round(results: dict, model, tokenizer, data, batches, args, cfg: TrainCo
     for name in [m for m in args.methods.split(",") if m]:
         try:
             results[f"hipbench {name}"] = hipbench_contender(name, model, tokenizer, data, args, cfg, device, svd_dir)
+            if args.graphs and device.type == "cuda":  # the same steps replayed: every loss bit for bit
+                graphed = hipbench_contender(name, model, tokenizer, data, args, cfg, device, svd_dir, graphs=True)
+                eager = results[f"hipbench {name}"].get("losses")
+                graphed.update(losses_identical=graphed["losses"] == eager)
+                results[f"hipbench {name} (graphs)"] = graphed
         except torch.OutOfMemoryError as error:  # one method too large for the device is a result, not a crash
             results[f"hipbench {name}"] = {"error": f"out of memory: {str(error).splitlines()[0]}"}
         base = results.get(f"hipbench {VARIANTS[name][0]}", {}) if name in VARIANTS else {}
@@ -344,6 +364,10 @@ def main() -> None:
                         help="torch.compile's mode; reduce-overhead replays CUDA graphs")
     parser.add_argument("--pad-to", type=int, default=None, metavar="N",
                         help="pad every PEFT contender's batch to N tokens (fixed shapes for compiled graphs)")
+    parser.add_argument("--graphs", action="store_true",
+                        help="on CUDA: each hipbench method again with --cuda-graphs; its losses must equal the eager ones bit for bit")
+    parser.add_argument("--data", default=None, metavar="SUITE",
+                        help="train on a suite's first task's examples (its batch shapes) instead of random words")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default=None)
     parser.add_argument("--rounds", type=int, default=1,
@@ -354,7 +378,8 @@ def main() -> None:
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False  # as hipbench's runner sets it
     model, tokenizer, build_s = build_model(args.model, device)
-    data = examples(args.batch * (args.steps + args.warmup), args.words)
+    data = examples(args.batch * (args.steps + args.warmup), args.words) if args.data is None else \
+        suite_examples(args.data, args.batch * (args.steps + args.warmup))
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     pairs = [encode(tokenizer, e, cfg.max_length) for e in data]
@@ -393,6 +418,8 @@ def main() -> None:
         rank = f" r{row['rank']}" if "rank" in row else ""
         loss = (f"  losses {'equal' if row['losses_equal'] else 'DIFFER'} to plain (max |Δ| {row['loss_max_abs_diff']:.1e}"
                 f" over {row['loss_steps_checked']} steps)") if "losses_equal" in row else ""
+        if "losses_identical" in row:
+            loss += f"  losses {'identical' if row['losses_identical'] else 'DIFFER'} to eager, graphs {row['graphs']}"
         if "loss_max_abs_diff_to_default" in row:
             loss += f"  losses within {row['loss_max_abs_diff_to_default']:.1e} of the default option's"
         warm = f"  warm-up {row['warmup_s']:.1f} s" if "warmup_s" in row else ""
@@ -402,6 +429,8 @@ def main() -> None:
               f"{memory}{warm}{loss}{spread}")
     if any(not row.get("losses_equal", True) for row in results.values()):
         raise SystemExit("the --fast contender's losses differ from the plain loop's")
+    if any(not row.get("losses_identical", True) for row in results.values()):
+        raise SystemExit("a --graphs contender's losses differ from the eager loop's")
 
 
 if __name__ == "__main__":
