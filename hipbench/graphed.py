@@ -12,9 +12,9 @@ launch. Nothing about the numbers may change, so that a run with graphs is the r
   (`cl-benchmark`: about 55) gain less;
 - the attention mask is built here, as the model would build it from the 2-D mask, because the
   model's own check "is anything padded?" reads the mask on the host, which a capture cannot do;
-- gradients live in fixed tensors, zeroed before each step and accumulated into, and a method's
-  extra loss is backpropagated eagerly after the replay: the two-term sum a joint backward forms is
-  the same in either order.
+- gradients live in fixed tensors (the first step's), zeroed before each later step and accumulated
+  into (0 + g is g), and a method's extra loss is backpropagated eagerly after the replay: the
+  two-term sum a joint backward forms is the same in either order.
 Optimizer, clipping and the methods' hooks stay eager (a few launches each).
 
 Not `torch.compile(mode="reduce-overhead")`: its generated kernels round differently (losses 1.4e-2
@@ -50,9 +50,7 @@ class GraphedSteps:
 
     def __init__(self, params: list[nn.Parameter], loss_fn, autocast, capture: bool, owner: str) -> None:
         self.params, self.loss_fn, self.autocast, self.capture, self.owner = params, loss_fn, autocast, capture, owner
-        for param in params:
-            param.grad = torch.zeros_like(param)
-        self.grads = [param.grad for param in params]
+        self.grads: list[torch.Tensor] | None = None  # the first step's, kept from the second step on
         self.seen: set[tuple] = set()
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, dict, torch.Tensor]] = {}
         self.pool = None
@@ -61,11 +59,8 @@ class GraphedSteps:
     def task_loss_backward(self, model: nn.Module, batch: dict[str, torch.Tensor | None]) -> torch.Tensor:
         """The task loss of `batch` (its `attention_mask` from `attention_mask()`), with its gradients
         written into every parameter's `.grad`."""
-        for param, grad in zip(self.params, self.grads):
-            if param.grad is not grad:  # a replay would write where nothing reads any more
-                raise RuntimeError(f"{self.owner} replaced a parameter's .grad between steps, which CUDA "
-                                   "graphs cannot follow: run it without --cuda-graphs")
-        torch._foreach_zero_(self.grads)
+        if self.seen:  # not the first step: its gradients are kept, zeroed, and accumulated into
+            self._keep_gradients()
         key = (tuple(batch["input_ids"].shape), batch["attention_mask"] is None)
         if key in self.graphs:
             graph, static, loss = self.graphs[key]
@@ -84,12 +79,25 @@ class GraphedSteps:
         self.counts["eager"] += 1
         return loss
 
+    def _keep_gradients(self) -> None:
+        if self.grads is None:  # a parameter the first step left without a gradient would, with a zero
+            # one, still be moved by AdamW's momentum, which the plain loop never does
+            if any(param.grad is None for param in self.params):
+                raise RuntimeError(f"{self.owner}: a trainable parameter got no gradient, which CUDA graphs "
+                                   "cannot leave out: run it without --cuda-graphs")
+            self.grads = [param.grad for param in self.params]
+        for param, grad in zip(self.params, self.grads):
+            if param.grad is not grad:  # a replay would write where nothing reads any more
+                raise RuntimeError(f"{self.owner} replaced a parameter's .grad between steps, which CUDA "
+                                   "graphs cannot follow: run it without --cuda-graphs")
+        torch._foreach_zero_(self.grads)
+
     def close(self) -> None:
         """Leave the parameters as the plain loop does (no .grad) and free the graphs' memory."""
         for param in self.params:
             param.grad = None
         self.graphs.clear()
-        self.grads, self.pool = [], None
+        self.grads, self.pool = None, None
 
     def _capture(self, model: nn.Module, batch: dict, key: tuple) -> torch.Tensor:
         """Record this shape's forward and backward (recording runs nothing), then replay it once for

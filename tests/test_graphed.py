@@ -121,6 +121,19 @@ def test_steps_are_counted_and_gradients_left_as_the_plain_loop_leaves_them(tiny
     assert all(p.grad is None for p in params)
 
 
+def test_a_parameter_the_loss_does_not_reach_is_refused(tiny, tiny_suite):
+    """With a zero gradient instead of none, AdamW would still move it by its momentum."""
+    method = make_method("lora", {})
+    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
+    params = [p for p in model.parameters() if p.requires_grad] + [torch.nn.Parameter(torch.ones(3))]
+    steps = GraphedSteps(params, token_loss, torch.autocast("cpu", enabled=False), capture=False, owner="lora")
+    batch = padded_batch(tiny[1])
+    batch["attention_mask"] = attention_mask(batch["attention_mask"], True)
+    steps.task_loss_backward(model, batch)
+    with pytest.raises(RuntimeError, match="lora: a trainable parameter got no gradient"):
+        steps.task_loss_backward(model, batch)
+
+
 def test_cuda_graphs_are_recorded_but_not_part_of_the_run_identity():
     base = RunConfig(method="lora", suite="continual", model="tiny-llama", seed=1, device="cuda")
     graphed = RunConfig(method="lora", suite="continual", model="tiny-llama", seed=1, device="cuda", cuda_graphs=True)
