@@ -24,8 +24,6 @@ autograd, which accumulates them with eager launches again.
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
@@ -122,5 +120,4 @@ def graphed_steps(enabled: bool, method, params: list[nn.Parameter], loss_fn, au
     tensor it replaces between steps of a task), else None: the plain loop."""
     if not enabled or not getattr(method, "graph_safe", False):
         return None
-    return GraphedSteps(params, loss_fn, autocast if autocast is not None else contextlib.nullcontext(),
-                        capture=device.type == "cuda", owner=method.name)
+    return GraphedSteps(params, loss_fn, autocast, capture=device.type == "cuda", owner=method.name)
