@@ -246,9 +246,11 @@ def profiled(directory: str | None, name: str, device: torch.device, steps: int)
 @contextlib.contextmanager
 def host_phases(enabled: bool, name: str, method, steps: int):
     """With --phases: the host's milliseconds per step in each part of `train_task`'s step, taken by
-    wrapping the calls it makes (no synchronisation added). "loss read" is the wait at the one
-    device read before backward, when the host is ahead of the device; a part whose host time
-    exceeds the device's work sets the step time there. Yields the dict it fills on exit."""
+    wrapping the calls it makes (no synchronisation added). "extra loss" is the time between the
+    forward's return and the backward (the method's extra loss; profiles from before the loop ran the
+    backward ahead of reading the losses call it "loss read", the device read then sat there); the
+    one device read now follows the backward and counts in "other". A part whose host time exceeds the device's work sets
+    the step time there. Yields the dict it fills on exit."""
     phases: dict[str, float] = {}
     if not enabled:
         yield phases
@@ -266,8 +268,8 @@ def host_phases(enabled: bool, name: str, method, steps: int):
                 marks[label] = clock()
         return wrapper
 
-    def backward(tensor, *args, **kwargs):  # the gap since the forward returned is the loss read
-        phases["loss read"] = phases.get("loss read", 0.0) + clock() - marks.get("forward", clock())
+    def backward(tensor, *args, **kwargs):  # the gap since the forward returned: the extra loss
+        phases["extra loss"] = phases.get("extra loss", 0.0) + clock() - marks.get("forward", clock())
         return clocked("backward", original["backward"])(tensor, *args, **kwargs)
 
     original = {"forward": train_module.token_loss, "backward": torch.Tensor.backward,

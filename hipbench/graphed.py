@@ -2,8 +2,7 @@
 
 A step of the default model is bound by launching its ~2,000 small kernels one by one from Python,
 not by the GPU (bench/RESULTS.md: 210 ms of host time for 8 × 14 tokens on an H200, plain PEFT as
-slow). A CUDA graph records the forward and backward of the task loss once and replays them with one
-launch. Nothing about the numbers may change, so that a run with graphs is the run without them
+slow). A CUDA graph records a step's forward and backward once and replays them with one launch. Nothing about the numbers may change, so that a run with graphs is the run without them
 (the option is recorded, not part of a run's identity):
 - a graph replays the very kernels the eager step runs only for the same shapes, so there is one
   graph per batch shape (width, and whether any row is padded), captured at the shape's second
@@ -13,9 +12,10 @@ launch. Nothing about the numbers may change, so that a run with graphs is the r
 - the attention mask is built here, as the model would build it from the 2-D mask, because the
   model's own check "is anything padded?" reads the mask on the host, which a capture cannot do;
 - gradients live in fixed tensors (the first step's), zeroed before each later step and accumulated
-  into (0 + g is g), and a method's extra loss is backpropagated eagerly after the replay: the
-  two-term sum a joint backward forms is the same in either order.
-Optimizer, clipping and the methods' hooks stay eager (a few launches each).
+  into (0 + g is g).
+The graph holds what the plain loop's step does between batch and gradients: the task loss, the
+method's extra loss (O-LoRA's orthogonality, LaLoRA's penalty: hundreds of small ops themselves)
+and their one backward. Optimizer, clipping and the methods' hooks stay eager (a few launches each).
 
 Not `torch.compile(mode="reduce-overhead")`: its generated kernels round differently (losses 1.4e-2
 apart after 20 steps) and it compiled for 106 s per process (bench/results/2026-11-30-h200-step-
@@ -24,8 +24,14 @@ autograd, which accumulates them with eager launches again.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
+
+# the plain loop's step between a batch and the gradients: (model, batch) -> (task loss, extra loss or
+# None), the backward of their sum done (hipbench.train.losses_backward)
+Step = Callable[[nn.Module, dict], tuple[torch.Tensor, "torch.Tensor | None"]]
 
 
 def attention_mask(mask: torch.Tensor, padded: bool) -> torch.Tensor | None:
@@ -40,54 +46,52 @@ def attention_mask(mask: torch.Tensor, padded: bool) -> torch.Tensor | None:
 
 
 class GraphedSteps:
-    """The task loss's forward and backward for a training loop, one CUDA graph per batch shape.
+    """The forward and backward of a training loop's loss, one CUDA graph per batch shape.
 
-    `capture=False` (a CPU) runs every step eagerly through the same path: fixed gradients, the
-    4-D mask, the extra loss's separate backward; the tests check that path against the plain loop.
+    `capture=False` (a CPU) runs every step eagerly through the same path (the 4-D mask, the kept
+    gradients); the tests check that path against the plain loop.
     """
 
-    def __init__(self, params: list[nn.Parameter], loss_fn, autocast, capture: bool, owner: str) -> None:
-        self.params, self.loss_fn, self.autocast, self.capture, self.owner = params, loss_fn, autocast, capture, owner
+    def __init__(self, params: list[nn.Parameter], step: Step, capture: bool, owner: str) -> None:
+        self.params, self.step, self.capture, self.owner = params, step, capture, owner
         self.grads: list[torch.Tensor] | None = None  # the first step's, kept from the second step on
         self.seen: set[tuple] = set()
-        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, dict, torch.Tensor]] = {}
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, dict, tuple]] = {}
         self.pool = None
         self.counts = {"eager": 0, "captured": 0, "replayed": 0}
 
-    def task_loss_backward(self, model: nn.Module, batch: dict[str, torch.Tensor | None]) -> torch.Tensor:
-        """The task loss of `batch` (its `attention_mask` from `attention_mask()`), with its gradients
-        written into every parameter's `.grad`."""
+    def losses_backward(self, model: nn.Module, batch: dict[str, torch.Tensor | None]
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(task loss, the method's extra loss or None) of `batch` (its `attention_mask` from
+        `attention_mask()`), their sum's gradients written into every parameter's `.grad`."""
         if self.seen:  # not the first step: its gradients are kept, zeroed, and accumulated into
             self._keep_gradients()
         key = (tuple(batch["input_ids"].shape), batch["attention_mask"] is None)
         if key in self.graphs:
-            graph, static, loss = self.graphs[key]
+            graph, static, losses = self.graphs[key]
             for name, value in batch.items():
                 if value is not None:
                     static[name].copy_(value)
             graph.replay()
             self.counts["replayed"] += 1
-            return loss
+            return losses
         if self.capture and key in self.seen:
             return self._capture(model, batch, key)
         self.seen.add(key)
-        with self.autocast:
-            loss = self.loss_fn(model, batch)
-        loss.backward()
         self.counts["eager"] += 1
-        return loss
+        return self.step(model, batch)
 
     def _keep_gradients(self) -> None:
         if self.grads is None:  # a parameter the first step left without a gradient would, with a zero
             # one, still be moved by AdamW's momentum, which the plain loop never does
             if any(param.grad is None for param in self.params):
-                raise RuntimeError(f"{self.owner}: a trainable parameter got no gradient, which CUDA graphs "
-                                   "cannot leave out: run it without --cuda-graphs")
+                raise RuntimeError(f"{self.owner}: a trainable parameter got no gradient, which CUDA "
+                                   "graphs cannot leave out: run it without --cuda-graphs")
             self.grads = [param.grad for param in self.params]
         for param, grad in zip(self.params, self.grads):
             if param.grad is not grad:  # a replay would write where nothing reads any more
-                raise RuntimeError(f"{self.owner} replaced a parameter's .grad between steps, which CUDA "
-                                   "graphs cannot follow: run it without --cuda-graphs")
+                raise RuntimeError(f"{self.owner} replaced a parameter's .grad between steps, which "
+                                   "CUDA graphs cannot follow: run it without --cuda-graphs")
         torch._foreach_zero_(self.grads)
 
     def close(self) -> None:
@@ -97,27 +101,26 @@ class GraphedSteps:
         self.graphs.clear()
         self.grads, self.pool = None, None
 
-    def _capture(self, model: nn.Module, batch: dict, key: tuple) -> torch.Tensor:
-        """Record this shape's forward and backward (recording runs nothing), then replay it once for
-        this step. All graphs share one memory pool: they are only ever replayed one at a time."""
+    def _capture(self, model: nn.Module, batch: dict, key: tuple) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Record this shape's step (recording runs nothing), then replay it once for this step. All
+        graphs share one memory pool: they are replayed one at a time, and a graph's outputs are read
+        before the next replay."""
         static = {name: None if value is None else value.clone() for name, value in batch.items()}
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self.pool):
-            with self.autocast:
-                loss = self.loss_fn(model, static)
-            loss.backward()
+            losses = self.step(model, static)
         if self.pool is None:
             self.pool = graph.pool()
-        self.graphs[key] = (graph, static, loss)
+        self.graphs[key] = (graph, static, losses)
         graph.replay()
         self.counts["captured"] += 1
-        return loss
+        return losses
 
 
-def graphed_steps(enabled: bool, method, params: list[nn.Parameter], loss_fn, autocast,
+def graphed_steps(enabled: bool, method, params: list[nn.Parameter], step: Step,
                   device: torch.device) -> GraphedSteps | None:
-    """GraphedSteps when asked for and the method declares its forward graph-safe (it reads no
-    tensor it replaces between steps of a task), else None: the plain loop."""
+    """GraphedSteps when asked for and the method declares itself graph-safe (its forward and extra
+    loss read no tensor it replaces between steps of a task), else None: the plain loop."""
     if not enabled or not getattr(method, "graph_safe", False):
         return None
-    return GraphedSteps(params, loss_fn, autocast, capture=device.type == "cuda", owner=method.name)
+    return GraphedSteps(params, step, capture=device.type == "cuda", owner=method.name)

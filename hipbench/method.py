@@ -65,9 +65,10 @@ class Method:
     name: ClassVar[str]
     description: ClassVar[str]
     Options: ClassVar[type]
-    # Whether the shared loop may replay the task loss's forward and backward as CUDA graphs
-    # (hipbench.graphed, --cuda-graphs): only if the forward draws no random numbers and reads no
-    # tensor the method replaces during a task. A plugin that does not say so trains eagerly.
+    # Whether the shared loop may replay a step's forward, extra loss and backward as CUDA graphs
+    # (hipbench.graphed, --cuda-graphs): only if those draw no random numbers, read no device value
+    # on the host, and read no tensor the method replaces during a task. A plugin that does not say
+    # so trains eagerly.
     graph_safe: ClassVar[bool] = False
 
     def __init__(self, options: Any | None = None) -> None:

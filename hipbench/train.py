@@ -110,6 +110,17 @@ def token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor
                                        ignore_index=IGNORE)
 
 
+def losses_backward(model: nn.Module, method: Method, batch: dict[str, torch.Tensor | None],
+                    autocast) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The task loss (under autocast), the method's extra loss (outside it) and one backward of their
+    sum: a step's work between the batch and the gradients, eager or replayed as a CUDA graph."""
+    with autocast:
+        loss = token_loss(model, batch)
+    extra = method.extra_loss(model)
+    (loss if extra is None else loss + extra).backward()
+    return loss, extra
+
+
 def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], tokenizer,
                cfg: TrainConfig, device: torch.device, generator: torch.Generator,
                desc: str = "train", stop: Callable[[int], bool] | None = None,
@@ -133,7 +144,8 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
     extra_losses: list[float] = []
     tokens = 0
     start = time.perf_counter()
-    graphed = graphed_steps(graphs, method, params, token_loss, autocast, device)
+    step_fn = lambda m, b: losses_backward(m, method, b, autocast)  # noqa: E731
+    graphed = graphed_steps(graphs, method, params, step_fn, device)
     model.train()
     bar = tqdm(schedule, desc=desc, leave=False, dynamic_ncols=True)
     for step, indices in enumerate(bar):
@@ -141,23 +153,16 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
         batch_tokens = int(collated["attention_mask"].sum())  # counted on the host: no device sync per step
         batch = {k: v.to(device) for k, v in collated.items()}
         if graphed is None:
-            with autocast:
-                loss = token_loss(model, batch)
-        else:  # the task loss's backward has run; the extra loss's runs below
+            loss, extra = step_fn(model, batch)
+        else:  # the same step, replayed as one graph per batch shape
             padded = batch_tokens < collated["input_ids"].numel()
             batch["attention_mask"] = attention_mask(batch["attention_mask"], padded)
-            loss = graphed.task_loss_backward(model, batch)
-        extra = method.extra_loss(model)
-        total = loss if extra is None else loss + extra
+            loss, extra = graphed.losses_backward(model, batch)
         task_value = float(loss.detach())  # one host read per term and step
         extra_value = 0.0 if extra is None else float(extra.detach())
         value = task_value + extra_value
         if not math.isfinite(value):
             raise NonFiniteLoss(step, value)
-        if graphed is None:
-            total.backward()
-        elif extra is not None and extra.requires_grad:  # O-LoRA's first task adds a constant 0
-            extra.backward()
         method.before_step(model)
         if cfg.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)

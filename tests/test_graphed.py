@@ -1,9 +1,8 @@
 """--cuda-graphs: the steps it replays must be the plain loop's steps, number for number.
 
 On a CPU nothing is captured, but every step runs through the graphed path (the 4-D mask built
-here, fixed gradients zeroed and accumulated into, the extra loss's backward apart from the task
-loss's), so these tests check all of it against the plain loop but the replay itself, which
-bench/train_step.py --graphs compares on a GPU."""
+here, fixed gradients zeroed and accumulated into), so these tests check all of it against the
+plain loop but the replay itself, which bench/train_step.py --graphs compares on a GPU."""
 from __future__ import annotations
 
 import copy
@@ -18,7 +17,7 @@ from hipbench.method import Method
 from hipbench.runner import make_method
 from hipbench.spectral import SVDCache
 from hipbench.suite import Example, TaskData
-from hipbench.train import TrainConfig, collate, encode, token_loss, train_task
+from hipbench.train import TrainConfig, collate, encode, losses_backward, train_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,7 +84,7 @@ def test_the_graphed_path_trains_exactly_as_the_plain_loop(tiny, tiny_suite, tmp
     assert plain[2].keys() == graphed[2].keys()
     assert all(torch.equal(plain[2][n], graphed[2][n]) for n in plain[2])
     if name in ("olora", "lalora") or "budget_mode" in options:
-        assert any(value != 0 for value in plain[1])  # the extra loss's separate backward was exercised
+        assert any(value != 0 for value in plain[1])  # an extra loss took part
 
 
 def test_every_shipped_method_is_graph_safe_and_a_dropout_is_not():
@@ -109,12 +108,13 @@ def test_steps_are_counted_and_gradients_left_as_the_plain_loop_leaves_them(tiny
     method = make_method("lora", {})
     model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
     params = [p for p in model.parameters() if p.requires_grad]
-    steps = GraphedSteps(params, token_loss, torch.autocast("cpu", enabled=False), capture=False, owner="lora")
+    steps = GraphedSteps(params, lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False)),
+                         capture=False, owner="lora")
     batch = padded_batch(tiny[1])
     batch["attention_mask"] = attention_mask(batch["attention_mask"], True)
-    first = float(steps.task_loss_backward(model, batch).detach())
+    first = float(steps.losses_backward(model, batch)[0].detach())
     grads = [p.grad.clone() for p in params]
-    second = float(steps.task_loss_backward(model, batch).detach())  # zeroed, not accumulated onto the first
+    second = float(steps.losses_backward(model, batch)[0].detach())  # zeroed, not accumulated onto the first
     assert first == second and all(torch.equal(g, p.grad) for g, p in zip(grads, params))
     assert steps.counts == {"eager": 2, "captured": 0, "replayed": 0}
     steps.close()
@@ -126,12 +126,13 @@ def test_a_parameter_the_loss_does_not_reach_is_refused(tiny, tiny_suite):
     method = make_method("lora", {})
     model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
     params = [p for p in model.parameters() if p.requires_grad] + [torch.nn.Parameter(torch.ones(3))]
-    steps = GraphedSteps(params, token_loss, torch.autocast("cpu", enabled=False), capture=False, owner="lora")
+    steps = GraphedSteps(params, lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False)),
+                         capture=False, owner="lora")
     batch = padded_batch(tiny[1])
     batch["attention_mask"] = attention_mask(batch["attention_mask"], True)
-    steps.task_loss_backward(model, batch)
+    steps.losses_backward(model, batch)
     with pytest.raises(RuntimeError, match="lora: a trainable parameter got no gradient"):
-        steps.task_loss_backward(model, batch)
+        steps.losses_backward(model, batch)
 
 
 def test_cuda_graphs_are_recorded_but_not_part_of_the_run_identity():
