@@ -117,10 +117,22 @@ class GraphedSteps:
         return losses
 
 
-def graphed_steps(enabled: bool, method, params: list[nn.Parameter], step: Step,
+def check_model(model: nn.Module) -> None:
+    """`attention_mask` builds a plain causal mask, the one a Llama attending through SDPA builds
+    itself; a model whose attention adds a window or chunks, or takes another kernel, would be run
+    with a mask other than its own, so it is refused in one line rather than run differently."""
+    config = getattr(model, "config", None)
+    kind, attention = getattr(config, "model_type", None), getattr(config, "_attn_implementation", None)
+    if kind != "llama" or attention != "sdpa":
+        raise ValueError(f"--cuda-graphs: only Llama models attending through SDPA so far "
+                         f"(this one: model_type {kind}, attention {attention}); run it without --cuda-graphs")
+
+
+def graphed_steps(enabled: bool, method, params: list[nn.Parameter], step: Step, model: nn.Module,
                   device: torch.device) -> GraphedSteps | None:
     """GraphedSteps when asked for and the method declares itself graph-safe (its forward and extra
     loss read no tensor it replaces between steps of a task), else None: the plain loop."""
     if not enabled or not getattr(method, "graph_safe", False):
         return None
+    check_model(model)
     return GraphedSteps(params, step, capture=device.type == "cuda", owner=method.name)

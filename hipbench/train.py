@@ -145,7 +145,7 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
     tokens = 0
     start = time.perf_counter()
     step_fn = lambda m, b: losses_backward(m, method, b, autocast)  # noqa: E731
-    graphed = graphed_steps(graphs, method, params, step_fn, device)
+    graphed = graphed_steps(graphs, method, params, step_fn, model, device)
     model.train()
     bar = tqdm(schedule, desc=desc, leave=False, dynamic_ncols=True)
     for step, indices in enumerate(bar):

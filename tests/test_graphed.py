@@ -135,6 +135,15 @@ def test_a_parameter_the_loss_does_not_reach_is_refused(tiny, tiny_suite):
         steps.losses_backward(model, batch)
 
 
+def test_a_model_whose_mask_is_not_a_plain_causal_one_is_refused(tiny, tiny_suite):
+    method = make_method("lora", {})
+    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
+    model.config.model_type = "mistral"  # a sliding window would be left out of the mask built here
+    with pytest.raises(ValueError, match="--cuda-graphs: only Llama models attending through SDPA.*mistral"):
+        train_task(model, method, tiny_suite.tasks[0].train, tiny[1], TrainConfig(steps=1, batch_size=2),
+                   torch.device("cpu"), torch.Generator().manual_seed(0), graphs=True)
+
+
 def test_cuda_graphs_are_recorded_but_not_part_of_the_run_identity():
     base = RunConfig(method="lora", suite="continual", model="tiny-llama", seed=1, device="cuda")
     graphed = RunConfig(method="lora", suite="continual", model="tiny-llama", seed=1, device="cuda", cuda_graphs=True)
