@@ -4,7 +4,8 @@ AdamW over whatever the method left trainable, linear warm-up then linear decay,
 clipping, bf16 autocast on CUDA (fp32 on the CPU). The loss is the mean token cross-entropy of
 the answer given the prompt; methods add terms through `extra_loss`, act on the gradients
 through `before_step` and after each optimizer step through `after_step`. Same data order, steps
-and schedule for every method.
+and schedule for every method. With `--cuda-graphs` a step's losses and backward are replayed as
+CUDA graphs (`hipbench.graphed`), the plain loop's own kernels.
 """
 from __future__ import annotations
 
@@ -130,7 +131,9 @@ def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], 
     `stop(steps_done)`, when given, is asked after every step and ends training early when it
     returns True (knowledge editing stops once the edit is learned); the schedule stays the one of
     `cfg.steps`, so a stopped run is a prefix of the full one. `terminate=False` trains the answer
-    tokens alone, without the closing newline (knowledge editing scores exactly those tokens)."""
+    tokens alone, without the closing newline (knowledge editing scores exactly those tokens).
+    `graphs=True` (--cuda-graphs) replays each batch shape's step as a CUDA graph when the method is
+    graph-safe (`hipbench.graphed`: the same kernels, fewer launches)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise RuntimeError(f"{method.name} left no trainable parameters")
