@@ -11,6 +11,11 @@ slow). A CUDA graph records a step's forward and backward once and replays them 
   (`cl-benchmark`: about 55) gain less;
 - the attention mask is built here, as the model would build it from the 2-D mask, because the
   model's own check "is anything padded?" reads the mask on the host, which a capture cannot do;
+- a batch with no padded row always runs eagerly: the eager step gives SDPA no mask (its own causal
+  kernel), but under capture transformers 5.17 builds an explicit causal mask instead (its
+  `is_tracing` counts a CUDA capture), another kernel and other rounding. Such batches are rare in
+  the `continual` tasks (0-9 of 150 steps) but every step of a sequential edit (one request per
+  batch), which therefore gains nothing;
 - gradients live in fixed tensors (the first step's), zeroed before each later step and accumulated
   into (0 + g is g).
 The graph holds what the plain loop's step does between batch and gradients: the task loss, the
@@ -75,7 +80,7 @@ class GraphedSteps:
             graph.replay()
             self.counts["replayed"] += 1
             return losses
-        if self.capture and key in self.seen:
+        if self.capture and key in self.seen and batch["attention_mask"] is not None:
             return self._capture(model, batch, key)
         self.seen.add(key)
         self.counts["eager"] += 1

@@ -121,6 +121,25 @@ def test_steps_are_counted_and_gradients_left_as_the_plain_loop_leaves_them(tiny
     assert all(p.grad is None for p in params)
 
 
+def test_only_padded_shapes_are_captured_and_only_at_their_second_occurrence(tiny, tiny_suite, monkeypatch):
+    """An unpadded batch runs eagerly every time: captured, transformers 5.17 would give SDPA an
+    explicit causal mask where the eager step gives none (another kernel, other rounding)."""
+    method = make_method("lora", {})
+    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
+    params = [p for p in model.parameters() if p.requires_grad]
+    step = lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False))  # noqa: E731
+    steps = GraphedSteps(params, step, capture=True, owner="lora")
+    captured = []
+    monkeypatch.setattr(steps, "_capture", lambda m, b, key: captured.append(key) or step(m, b))
+    padded = padded_batch(tiny[1])
+    padded["attention_mask"] = attention_mask(padded["attention_mask"], True)
+    unpadded = {"input_ids": padded["input_ids"][:1, :4], "attention_mask": None, "labels": padded["labels"][:1, :4]}
+    for batch in (padded, unpadded, padded, unpadded, unpadded):
+        steps.losses_backward(model, batch)
+    assert captured == [(tuple(padded["input_ids"].shape), False)]
+    assert steps.counts["eager"] == 4
+
+
 def test_a_parameter_the_loss_does_not_reach_is_refused(tiny, tiny_suite):
     """With a zero gradient instead of none, AdamW would still move it by its momentum."""
     method = make_method("lora", {})
