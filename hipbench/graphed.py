@@ -137,7 +137,7 @@ def graphed_steps(enabled: bool, method, params: list[nn.Parameter], step: Step,
                   device: torch.device) -> GraphedSteps | None:
     """GraphedSteps when asked for and the method declares itself graph-safe (its forward and extra
     loss read no tensor it replaces between steps of a task), else None: the plain loop."""
-    if not enabled or not getattr(method, "graph_safe", False):
+    if not enabled or not method.graph_safe:
         return None
     check_model(model)
     return GraphedSteps(params, step, capture=device.type == "cuda", owner=method.name)

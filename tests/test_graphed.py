@@ -28,6 +28,18 @@ def padded_batch(tokenizer) -> dict[str, torch.Tensor]:
     return collate(pairs, tokenizer.pad_token_id)
 
 
+def graphed_lora(tiny, tiny_suite, capture: bool = False, unreached: tuple = ()):
+    """(model, its trainable parameters, GraphedSteps over them and `unreached`, the step they run,
+    a padded batch with the 4-D mask) for a LoRA on the tiny model."""
+    method = make_method("lora", {})
+    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
+    params = [p for p in model.parameters() if p.requires_grad]
+    step = lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False))  # noqa: E731
+    batch = padded_batch(tiny[1])
+    batch["attention_mask"] = attention_mask(batch["attention_mask"], True)
+    return model, params, GraphedSteps(params + list(unreached), step, capture=capture, owner="lora"), step, batch
+
+
 def test_the_mask_is_the_one_the_model_builds_from_the_2d_mask(tiny):
     model, tokenizer = tiny
     batch = padded_batch(tokenizer)
@@ -105,13 +117,7 @@ def test_a_method_that_replaces_a_gradient_is_stopped(tiny, tiny_suite):
 
 
 def test_steps_are_counted_and_gradients_left_as_the_plain_loop_leaves_them(tiny, tiny_suite):
-    method = make_method("lora", {})
-    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
-    params = [p for p in model.parameters() if p.requires_grad]
-    steps = GraphedSteps(params, lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False)),
-                         capture=False, owner="lora")
-    batch = padded_batch(tiny[1])
-    batch["attention_mask"] = attention_mask(batch["attention_mask"], True)
+    model, params, steps, _, batch = graphed_lora(tiny, tiny_suite)
     first = float(steps.losses_backward(model, batch)[0].detach())
     grads = [p.grad.clone() for p in params]
     second = float(steps.losses_backward(model, batch)[0].detach())  # zeroed, not accumulated onto the first
@@ -124,15 +130,9 @@ def test_steps_are_counted_and_gradients_left_as_the_plain_loop_leaves_them(tiny
 def test_only_padded_shapes_are_captured_and_only_at_their_second_occurrence(tiny, tiny_suite, monkeypatch):
     """An unpadded batch runs eagerly every time: captured, transformers 5.17 would give SDPA an
     explicit causal mask where the eager step gives none (another kernel, other rounding)."""
-    method = make_method("lora", {})
-    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
-    params = [p for p in model.parameters() if p.requires_grad]
-    step = lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False))  # noqa: E731
-    steps = GraphedSteps(params, step, capture=True, owner="lora")
+    model, _, steps, step, padded = graphed_lora(tiny, tiny_suite, capture=True)
     captured = []
     monkeypatch.setattr(steps, "_capture", lambda m, b, key: captured.append(key) or step(m, b))
-    padded = padded_batch(tiny[1])
-    padded["attention_mask"] = attention_mask(padded["attention_mask"], True)
     unpadded = {"input_ids": padded["input_ids"][:1, :4], "attention_mask": None, "labels": padded["labels"][:1, :4]}
     for batch in (padded, unpadded, padded, unpadded, unpadded):
         steps.losses_backward(model, batch)
@@ -142,13 +142,7 @@ def test_only_padded_shapes_are_captured_and_only_at_their_second_occurrence(tin
 
 def test_a_parameter_the_loss_does_not_reach_is_refused(tiny, tiny_suite):
     """With a zero gradient instead of none, AdamW would still move it by its momentum."""
-    method = make_method("lora", {})
-    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
-    params = [p for p in model.parameters() if p.requires_grad] + [torch.nn.Parameter(torch.ones(3))]
-    steps = GraphedSteps(params, lambda m, b: losses_backward(m, method, b, torch.autocast("cpu", enabled=False)),
-                         capture=False, owner="lora")
-    batch = padded_batch(tiny[1])
-    batch["attention_mask"] = attention_mask(batch["attention_mask"], True)
+    model, _, steps, _, batch = graphed_lora(tiny, tiny_suite, unreached=(torch.nn.Parameter(torch.ones(3)),))
     steps.losses_backward(model, batch)
     with pytest.raises(RuntimeError, match="lora: a trainable parameter got no gradient"):
         steps.losses_backward(model, batch)
