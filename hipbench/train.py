@@ -114,12 +114,17 @@ def token_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor
 def losses_backward(model: nn.Module, method: Method, batch: dict[str, torch.Tensor | None],
                     autocast) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The task loss (under autocast), the method's extra loss (outside it) and one backward of their
-    sum: a step's work between the batch and the gradients, eager or replayed as a CUDA graph."""
+    sum: a step's work between the batch and the gradients, eager or replayed as a CUDA graph.
+
+    The losses come back detached, so nothing outside keeps the step's autograd graph alive: a kept
+    graph keeps each parameter's gradient accumulator, which remembers the CUDA stream it was made
+    on, and the next step's capture would then accumulate on the eager stream, which a capture
+    cannot wait on (torch's `cudaErrorStreamCaptureImplicit`; found on the GPU in session 14)."""
     with autocast:
         loss = token_loss(model, batch)
     extra = method.extra_loss(model)
     (loss if extra is None else loss + extra).backward()
-    return loss, extra
+    return loss.detach(), None if extra is None else extra.detach()
 
 
 def train_task(model: nn.Module, method: Method, examples: tuple[Example, ...], tokenizer,

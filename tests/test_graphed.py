@@ -107,6 +107,20 @@ def test_every_shipped_method_is_graph_safe_and_a_dropout_is_not():
     assert not Method.graph_safe  # a plugin that does not say so trains eagerly
 
 
+def test_a_step_hands_back_its_losses_without_their_autograd_graph(tiny, tiny_suite):
+    """A loss that kept its graph would keep every parameter's gradient accumulator, made on the
+    eager stream, alive into the next step's capture, which then fails on a GPU
+    (cudaErrorStreamCaptureImplicit). Both losses are checked: the extra one too."""
+    method = make_method("lora", {})
+    model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
+    params = [p for p in model.parameters() if p.requires_grad]
+    method.extra_loss = lambda m: sum((p ** 2).sum() for p in params)
+    batch = padded_batch(tiny[1])
+    loss, extra = losses_backward(model, method, batch, torch.autocast("cpu", enabled=False))
+    assert loss.grad_fn is None and extra.grad_fn is None
+    assert float(loss) > 0 and float(extra) > 0 and all(p.grad is not None for p in params)
+
+
 def test_a_method_that_replaces_a_gradient_is_stopped(tiny, tiny_suite):
     method = make_method("lora", {})
     model, _, _ = attach_method(tiny, method, 4, tiny_suite.preservation)
