@@ -20,6 +20,10 @@ reports every trained unit to it (`trained`), and writes `CostMeter.record(...)`
 - `frozen_params`: parameters a method keeps frozen beside the pretrained model at the end
   (O-LoRA's earlier adapters; `Method.frozen_parameters`), 0 for the rest and for editors.
 - `cost_units`: how many units (tasks, edits, adapters) this process trained.
+- `evaluation_seconds`, `diagnostics_seconds` (continual runs): seconds this process spent scoring
+  the model after each task (and the base model before the first), and on the final spectral
+  diagnostics. With training and set-up they say where a run's time goes: with `--cuda-graphs`
+  training stops being most of it (bench/RESULTS.md), and these say what is left.
 
 **Resumed runs.** A resumed process measures only what it did: the costs cover the units it
 trained (`cost_units` says how many) and its own set-up and peak; the units of the interrupted
@@ -59,7 +63,8 @@ COST_NOTE = ("Cost, measured by the process that finished the run (a resumed run
              "parameters kept frozen beside the model (O-LoRA). n/a = not measured (records made before costs were).")
 # The fields that depend on the process that measured them (time, memory, which units it trained):
 # a resumed run's differ from an uninterrupted one's; the adapter size and frozen count do not.
-PROCESS_FIELDS = ("seconds_per_step", "tokens_per_second", "setup_seconds", "peak_memory_gb", "cost_units")
+PROCESS_FIELDS = ("seconds_per_step", "tokens_per_second", "setup_seconds", "peak_memory_gb", "cost_units",
+                  "evaluation_seconds", "diagnostics_seconds")
 # Optional columns (hipbench.leaderboard): shown only in tables where a record has them, with the
 # note once; older tables are rebuilt byte for byte.
 COST_OPTIONAL = {key: (COST_NOTE if index == 0 else "") for index, (key, _) in enumerate(COST_COLUMNS)}
@@ -106,19 +111,28 @@ class CostMeter:
         self.steps = 0
         self.seconds = 0.0
         self.tokens: int | None = 0
+        self.phases: dict[str, float] = {}  # `phase(name)`: seconds per named part of the run
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
     @contextmanager
-    def setup(self) -> Iterator[None]:
-        """Time a method's set-up hook (on CUDA after a sync, so queued kernels are inside)."""
+    def _timed(self, add: Callable[[float], None]) -> Iterator[None]:
+        """On CUDA the clock stops after a sync, so the kernels queued inside are counted."""
         start = time.perf_counter()
         try:
             yield
         finally:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            self.setup_seconds += time.perf_counter() - start
+            add(time.perf_counter() - start)
+
+    def setup(self):
+        """Time a method's set-up hook."""
+        return self._timed(lambda seconds: setattr(self, "setup_seconds", self.setup_seconds + seconds))
+
+    def phase(self, name: str):
+        """Time a part of the run, recorded as `{name}_seconds` (summed over its occurrences)."""
+        return self._timed(lambda seconds: self.phases.__setitem__(name, self.phases.get(name, 0.0) + seconds))
 
     def trained(self, steps: int, seconds: float, tokens: int | None) -> None:
         """One unit trained by this process; `tokens` None where the procedure counts none."""
@@ -136,4 +150,5 @@ class CostMeter:
                                       and self.seconds > 0 else math.nan),
                 "setup_seconds": self.setup_seconds if trained else math.nan,
                 "peak_memory_gb": memory, "peak_memory_kind": kind, "adapter_mb": adapter_mb,
-                "frozen_params": frozen_params, "cost_units": self.units}
+                "frozen_params": frozen_params, "cost_units": self.units,
+                **{f"{name}_seconds": seconds for name, seconds in self.phases.items()}}

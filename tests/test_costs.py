@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import replace
 
 import pytest
@@ -86,6 +87,27 @@ def test_a_meter_that_trained_nothing_records_no_training_cost():
     meter.trained(4, 2.0, None)  # an editor: steps and seconds, no token count
     record = meter.record(1.5, 0)
     assert record["seconds_per_step"] == 0.5 and math.isnan(record["tokens_per_second"])
+
+
+def test_a_continual_run_records_the_seconds_of_its_evaluations_and_diagnostics(tiny_loaded, tmp_path, monkeypatch):
+    from hipbench.protocols import continual
+
+    def slowed(function, seconds):
+        def wrapper(*args, **kwargs):
+            time.sleep(seconds)
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(continual, "evaluate", slowed(continual.evaluate, 0.3))
+    monkeypatch.setattr(continual, "spectral_diagnostics", slowed(continual.spectral_diagnostics, 0.5))
+    metrics = continual_run(tiny_loaded, "lora", tmp_path).metrics
+    assert 0.9 <= metrics["evaluation_seconds"] < 30  # the base model and each of the two tasks: 3 × 0.3 s
+    assert 0.5 <= metrics["diagnostics_seconds"] < 30
+    meter = CostMeter(torch.device("cpu"))
+    for _ in range(2):
+        with meter.phase("evaluation"):
+            time.sleep(0.05)
+    assert 0.1 <= meter.record(0.0, 0)["evaluation_seconds"] < 5  # summed over its occurrences
 
 
 def test_peft_export_mb_counts_every_file_of_the_export(tmp_path):

@@ -270,8 +270,9 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     tokenizer = loaded.tokenizer
     task_count = len(suite.tasks)
     if resume is None:
-        evaluate(model, tokenizer, suite, 0, cfg, device, record)
-        score_general(model, tokenizer, cfg, device, record, 0, task_count, loaded.model)
+        with meter.phase("evaluation"):
+            evaluate(model, tokenizer, suite, 0, cfg, device, record)
+            score_general(model, tokenizer, cfg, device, record, 0, task_count, loaded.model)
 
     svd = SVDCache(device=device, solver=cfg.svd)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
@@ -307,8 +308,9 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                  "seconds": stats.seconds, "trainable": task_trainable,
                  "frozen_adapter_params": getattr(method, "frozen_params", 0), **stats.execution()}
         train_log.append(with_statistics(entry, own))
-        evaluate(model, tokenizer, suite, index, cfg, device, record)
-        score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)
+        with meter.phase("evaluation"):
+            evaluate(model, tokenizer, suite, index, cfg, device, record)
+            score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)
         if save_adapters:
             export_peft_adapter(method.delta_factors(model), record.dir / "adapters" / f"{index:02d}-{task.name}",
                                 loaded.name)
@@ -316,8 +318,9 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                    train_log)
 
     result = summarize(record.measurements(), [t.name for t in suite.tasks])
-    deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
-    result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
+    with meter.phase("diagnostics"):
+        deltas = {name: delta.cpu() for name, delta in method.delta_weights(model).items()}
+        result["spectral"] = spectral_diagnostics(loaded.model, deltas, DIAGNOSTIC_K, svd)
     result.update({key: result["spectral"]["mean"][key] for key in RECORD_KEYS})
     result.update(method_columns(train_log))
     result.update({"budget": plan["budget"], "rank": plan["rank"], "rank_histogram": plan["rank_histogram"],
