@@ -241,7 +241,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
         "trainable_params": trainable[0],
         "planned_trainable": plan["planned_trainable"], "adapted_modules": plan["modules"],
         "adapters": adapter_log, "adapters_trained": sum(e["status"] == "trained" for e in adapter_log),
-        "adapters_reused": sum(e["status"] == "reused" for e in adapter_log), "spectral_by_task": spectral,
+        "adapters_reused": sum(e["status"] == "reused" for e in adapter_log),
         "seconds": {"adapters": trained_seconds, "evaluation": eval_seconds},
     })
     result.update(meter.record(adapter_mb, 0))  # one task per fresh method: no earlier adapter is kept
