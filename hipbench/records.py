@@ -21,6 +21,12 @@ curvature it is hundreds of megabytes per run). Every checkpoint holds `rows`, t
 measurement rows on disk when it was written: a resume keeps exactly those rows, whatever the
 protocol's rows look like, and drops what the interrupted attempt measured after the boundary.
 
+A finished record keeps the spectral diagnostics' per-layer detail (`by_layer`: each adapted
+module's rotation drift and k', 210 modules for the default model) in `layers.json.gz` rather than
+in `metrics.json`: a merging record holds four adapters' detail, 130 KB of its 188 KB, and every
+published record travels with the repository. `metrics.json` keeps the means and per-type values
+the tables read; `read_layers` gives the detail of either form (records before this inline it).
+
 Measurement rows have one reader, `read_measurements`, strict or tolerant by the caller's explicit
 choice: strict where metrics are computed from the rows (a silently lost row would move a metric),
 tolerant where a kill may have cut the last append short (reading a record to resume it).
@@ -95,6 +101,70 @@ def read_measurements(path: Path, *, strict: bool) -> list[dict]:
     return rows
 
 
+LAYERS_FILE = "layers.json.gz"
+
+
+def split_layers(metrics: dict) -> tuple[dict, dict]:
+    """(`metrics` without the per-layer spectral detail, that detail): {"spectral": by_layer} for a
+    run's own diagnostics, {"adapters": [by_layer, ...]} for a merging record's single-task
+    adapters, in their order; empty when there is none. `metrics` itself is left as it is."""
+    detail: dict = {}
+    spectral = metrics.get("spectral")
+    if isinstance(spectral, dict) and "by_layer" in spectral:
+        detail["spectral"] = spectral["by_layer"]
+        metrics = {**metrics, "spectral": {k: v for k, v in spectral.items() if k != "by_layer"}}
+    adapters = metrics.get("adapters")
+    if isinstance(adapters, list) and any("by_layer" in entry.get("spectral", {}) for entry in adapters):
+        detail["adapters"] = [entry["spectral"].get("by_layer", {}) for entry in adapters]
+        metrics = {**metrics, "adapters": [
+            {**entry, "spectral": {k: v for k, v in entry["spectral"].items() if k != "by_layer"}}
+            for entry in adapters]}
+    return metrics, detail
+
+
+def write_layers(directory: Path, detail: dict) -> None:
+    """`layers.json.gz`, the same bytes for the same detail (no name or time in the gzip header)."""
+    data = json.dumps(detail, sort_keys=True, allow_nan=True).encode()
+    _write_atomic(directory / LAYERS_FILE, lambda fh: fh.write(gzip.compress(data, mtime=0)), mode="wb")
+
+
+def read_layers(directory: Path) -> dict:
+    """The per-layer spectral detail of the record in `directory` (`split_layers`' form), from
+    `layers.json.gz` or, in records made before it, from `metrics.json` itself."""
+    packed = Path(directory) / LAYERS_FILE
+    if packed.is_file():
+        with gzip.open(packed, "rt") as fh:
+            return json.load(fh)
+    return split_layers(read_json(Path(directory) / "metrics.json"))[1]
+
+
+def move_layers_out(directory: Path) -> bool:
+    """Give a complete record made before `layers.json.gz` the layout `RunRecord.finish` writes now,
+    losing nothing: the per-layer detail moves to the side file, and a merging record's
+    `spectral_by_task` (records of 2026-11-30: a second copy of its adapters' diagnostics) is dropped
+    only where it equals them. True when the record was rewritten. Refuses a metrics.json that the
+    writer would not give back byte for byte, so no other byte of a record can change."""
+    path = Path(directory) / "metrics.json"
+    original = path.read_text()
+    metrics = json.loads(original)
+    if json.dumps(metrics, indent=2, sort_keys=True, allow_nan=True) + "\n" != original:
+        raise ValueError(f"{path}: not as hipbench writes it; left as it is")
+    if metrics.get("status") != COMPLETE or (Path(directory) / LAYERS_FILE).exists():
+        return False
+    copies = metrics.get("spectral_by_task")
+    if copies is not None:
+        if copies != {entry["task"]: entry["spectral"] for entry in metrics.get("adapters", [])}:
+            raise ValueError(f"{path}: spectral_by_task differs from the adapters' diagnostics; left as it is")
+        metrics = {k: v for k, v in metrics.items() if k != "spectral_by_task"}
+    metrics, layers = split_layers(metrics)
+    if not layers and copies is None:
+        return False
+    if layers:
+        write_layers(Path(directory), layers)
+    write_json_atomic(path, metrics)
+    return True
+
+
 def compressed_path(path: Path) -> Path:
     """Where a finished record keeps the rows of `path` (module docstring)."""
     return path.with_name(path.name + ".gz")
@@ -156,6 +226,7 @@ class RunRecord:
         elif compressed_path(self.measurements_path).exists():  # a finished record run again
             os.replace(compressed_path(self.measurements_path), compressed_path(self.previous_measurements_path))
         self.checkpoint_path.unlink(missing_ok=True)
+        (self.dir / LAYERS_FILE).unlink(missing_ok=True)  # a finished record run again writes its own
         write_json_atomic(self.config_path, config)
         write_json_atomic(self.metrics_path, {"status": INCOMPLETE, "reason": "running"})
 
@@ -210,6 +281,9 @@ class RunRecord:
         return read_measurements(self.measurements_path, strict=strict)
 
     def finish(self, metrics: dict) -> None:
+        metrics, layers = split_layers(metrics)
+        if layers:  # before metrics.json says complete, so a complete record never lacks it
+            write_layers(self.dir, layers)
         write_json_atomic(self.metrics_path, {**metrics, "status": COMPLETE})
         self.checkpoint_path.unlink(missing_ok=True)  # a complete record is skipped, never resumed
         if self.measurements_path.is_file():  # nothing is appended any more (module docstring)

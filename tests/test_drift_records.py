@@ -13,7 +13,7 @@ from hipbench import runner
 from hipbench.config import RunConfig
 from hipbench.drift import ROTATION_COLUMNS
 from hipbench.leaderboard import write_leaderboards
-from hipbench.records import COMPLETE
+from hipbench.records import COMPLETE, read_layers
 from hipbench.train import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -45,8 +45,9 @@ def test_a_continual_table_shows_rotation_drift_beside_boundary_drift_only_where
     old = continual_run(tiny_loaded, "lora", runs, seed=2)
     metrics = new.metrics
     assert all(0.0 <= metrics[key] <= 1.0 for key in ("drift_left", "drift_right", *ROTATION_KEYS))
-    assert len(metrics["spectral"]["by_layer"]) == metrics["adapted_modules"]
-    assert all(2 <= layer["rotation_k"] <= 64 for layer in metrics["spectral"]["by_layer"].values())
+    layers = read_layers(new.directory)["spectral"]  # what the finished record keeps on disk
+    assert len(layers) == metrics["adapted_modules"] and layers == metrics["spectral"]["by_layer"]
+    assert all(2 <= layer["rotation_k"] <= 64 for layer in layers.values())
 
     strip_rotation(old.directory)
     write_leaderboards(runs, tmp_path / "mixed")
@@ -70,8 +71,12 @@ def test_a_continual_table_shows_rotation_drift_beside_boundary_drift_only_where
 def test_a_merge_run_measures_rotation_drift_of_an_adapter_stored_before_it_existed(tiny_loaded, tmp_path):
     cfg = RunConfig(method="lora", suite="merge", model="tiny-llama", seed=5, train=TrainConfig(steps=2),
                     protocol_options={"merge_rule": "sum", "merge_instances": 1})
-    first = runner.run_one(tiny_loaded, make_suite(), cfg, tmp_path, {}, False, {"hardware": "cpu"}, "merge").metrics
+    outcome = runner.run_one(tiny_loaded, make_suite(), cfg, tmp_path, {}, False, {"hardware": "cpu"}, "merge")
+    first = outcome.metrics
     assert all(key in first for key in ROTATION_KEYS)
+    stored_layers = read_layers(outcome.directory)["adapters"]  # each adapter's detail, beside the record
+    assert len(stored_layers) == 2 and stored_layers == [a["spectral"]["by_layer"] for a in first["adapters"]]
+    assert all(stored_layers) and "by_layer" not in json.loads((outcome.directory / "metrics.json").read_text())["adapters"][0]["spectral"]
     stored = sorted(tmp_path.rglob("adapter.json"))
     assert len(stored) == 2
     for path in stored:  # as an adapter cache written before rotation drift was measured

@@ -29,7 +29,8 @@ from hipbench import runner
 from hipbench.config import RunConfig
 from hipbench.costs import PROCESS_FIELDS
 from hipbench.protocols import continual, edit, merge, merge_adapters
-from hipbench.records import COMPLETE, RunRecord, read_measurements, write_torch_atomic
+from hipbench.records import (COMPLETE, LAYERS_FILE, RunRecord, move_layers_out, read_layers, read_measurements,
+                              write_json_atomic, write_torch_atomic)
 from hipbench.suite import EditRequest, Example, Suite, TaskData
 from hipbench.train import TrainConfig
 
@@ -268,6 +269,59 @@ def test_a_finished_record_keeps_its_rows_compressed_the_same_bytes_for_the_same
     record.start({"config": {}})  # a finished record run again keeps its old rows aside, compressed
     assert record.measurements() == []
     assert read_measurements(record.previous_measurements_path, strict=True) == rows
+
+
+def test_a_finished_record_keeps_the_per_layer_detail_beside_its_metrics(tmp_path):
+    by_layer = {f"model.layers.{i}.self_attn.q_proj": {"rotation_k": 3, "rotation_drift_left": i / 7,
+                                                        "rotation_drift_right": 0.5} for i in range(3)}
+    spectral = {"k": 32, "mean": {"drift_left": 0.1}, "by_type": {"q_proj": {"drift_left": 0.1}}, "by_layer": by_layer}
+    metrics = {"aa": 1.0, "spectral": spectral,
+               "adapters": [{"task": "a", "spectral": spectral}, {"task": "b", "spectral": {**spectral, "by_layer": {}}}]}
+    inline = tmp_path / "inline"  # a record made before the detail moved out
+    inline.mkdir()
+    (inline / "metrics.json").write_text(json.dumps(metrics))
+    record = RunRecord(tmp_path / "split")
+    record.start({"config": {}})
+    record.finish(metrics)
+    written = json.loads(record.metrics_path.read_text())
+    assert "by_layer" not in written["spectral"] and all("by_layer" not in a["spectral"] for a in written["adapters"])
+    assert written["spectral"]["by_type"] == spectral["by_type"] and written["adapters"][1]["task"] == "b"
+    assert read_layers(record.dir) == {"spectral": by_layer, "adapters": [by_layer, {}]} == read_layers(inline)
+    assert metrics["spectral"]["by_layer"] == by_layer  # the caller's metrics are left as they are
+    first = (record.dir / LAYERS_FILE).read_bytes()
+    record.start({"config": {}})  # run again: no stale detail beside an incomplete record
+    assert not (record.dir / LAYERS_FILE).exists()
+    record.finish(metrics)
+    assert (record.dir / LAYERS_FILE).read_bytes() == first  # the same bytes for the same detail
+    plain = RunRecord(tmp_path / "plain")
+    plain.start({"config": {}})
+    plain.finish({"aa": 1.0})
+    assert not (plain.dir / LAYERS_FILE).exists() and read_layers(plain.dir) == {}
+
+
+def test_a_record_made_before_the_side_file_is_given_the_new_layout_byte_for_byte(tmp_path):
+    spectral = {"k": 4, "mean": {"drift_left": 0.25}, "by_layer": {"m.q_proj": {"rotation_k": 2}}}
+    adapters = [{"task": "a", "spectral": spectral}, {"task": "b", "spectral": spectral}]
+    metrics = {"aa": float("nan"), "spectral": spectral, "adapters": adapters}
+    fresh = RunRecord(tmp_path / "fresh")
+    fresh.start({"config": {}})
+    fresh.finish(metrics)
+    old = tmp_path / "old"  # as finish() wrote it before: detail inline, and a merging record's second copy
+    write_json_atomic(old / "metrics.json", {**metrics, "status": COMPLETE,
+                                             "spectral_by_task": {a["task"]: a["spectral"] for a in adapters}})
+    assert move_layers_out(old) and not move_layers_out(old)  # done once
+    for name in ("metrics.json", LAYERS_FILE):
+        assert (old / name).read_bytes() == (fresh.dir / name).read_bytes(), name
+    differing = tmp_path / "differing"
+    write_json_atomic(differing / "metrics.json", {**metrics, "status": COMPLETE, "spectral_by_task": {"a": {}}})
+    hand = tmp_path / "hand"
+    (hand / "metrics.json").parent.mkdir()
+    (hand / "metrics.json").write_text(json.dumps({**metrics, "status": COMPLETE}))
+    for directory, message in ((differing, "spectral_by_task differs"), (hand, "not as hipbench writes it")):
+        before = (directory / "metrics.json").read_bytes()
+        with pytest.raises(ValueError, match=message):
+            move_layers_out(directory)
+        assert (directory / "metrics.json").read_bytes() == before and not (directory / LAYERS_FILE).exists()
 
 
 def test_a_resume_keeps_exactly_the_rows_its_checkpoint_vouches_for(tmp_path):
