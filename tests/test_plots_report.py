@@ -30,17 +30,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _copy_runs(target: Path) -> Path:
-    """Two methods x two seeds of the continual suite (test runs, not tuning trials) and the merge
-    records, under `target/runs`."""
+    """Two methods x two seeds of the continual suite and every merge record, test runs only (no
+    tuning trials: they get tuning tables, which link no run), under `target/runs`."""
     from hipbench.tuning_table import is_trial
+
+    def test_runs(directory: Path) -> list[Path]:
+        return [run for run in sorted(directory.iterdir())
+                if not is_trial({"config": json.loads((run / "config.json").read_text())})]
 
     runs = target / "runs"
     for method in ("lora", "olora"):
-        found = [run for run in sorted((PUBLISHED / "continual" / "smollm2-135m" / method).iterdir())
-                 if not is_trial({"config": json.loads((run / "config.json").read_text())})]
-        for run in found[:2]:
+        for run in test_runs(PUBLISHED / "continual" / "smollm2-135m" / method)[:2]:
             shutil.copytree(run, runs / run.relative_to(PUBLISHED))
-    shutil.copytree(PUBLISHED / "merge", runs / "merge")
+    for method in sorted((PUBLISHED / "merge" / "smollm2-135m").iterdir()):
+        for run in test_runs(method):
+            shutil.copytree(run, runs / run.relative_to(PUBLISHED))
     return runs
 
 
