@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import torch
@@ -126,11 +126,11 @@ class CostMeter:
                 torch.cuda.synchronize(self.device)
             add(time.perf_counter() - start)
 
-    def setup(self):
+    def setup(self) -> AbstractContextManager[None]:
         """Time a method's set-up hook."""
         return self._timed(lambda seconds: setattr(self, "setup_seconds", self.setup_seconds + seconds))
 
-    def phase(self, name: str):
+    def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a part of the run, recorded as `{name}_seconds` (summed over its occurrences)."""
         return self._timed(lambda seconds: self.phases.__setitem__(name, self.phases.get(name, 0.0) + seconds))
 

@@ -119,7 +119,7 @@ def losses_backward(model: nn.Module, method: Method, batch: dict[str, torch.Ten
     The losses come back detached, so nothing outside keeps the step's autograd graph alive: a kept
     graph keeps each parameter's gradient accumulator, which remembers the CUDA stream it was made
     on, and the next step's capture would then accumulate on the eager stream, which a capture
-    cannot wait on (torch's `cudaErrorStreamCaptureImplicit`; found on the GPU in session 14)."""
+    cannot wait on (torch's `cudaErrorStreamCaptureImplicit`, found on an H200: bench/RESULTS.md)."""
     with autocast:
         loss = token_loss(model, batch)
     extra = method.extra_loss(model)
