@@ -22,8 +22,10 @@ reports every trained unit to it (`trained`), and writes `CostMeter.record(...)`
 - `cost_units`: how many units (tasks, edits, adapters) this process trained.
 - `evaluation_seconds`, `diagnostics_seconds` (continual runs): seconds this process spent scoring
   the model after each task (and the base model before the first), and on the final spectral
-  diagnostics. With training and set-up they say where a run's time goes: with `--cuda-graphs`
-  training stops being most of it (bench/RESULTS.md), and these say what is left.
+  diagnostics; of the evaluation, `evaluation_choice_seconds` (option log-likelihoods),
+  `evaluation_exact_seconds` (greedy decoding) and `evaluation_probes_seconds` (facts and text
+  NLL). With training and set-up they say where a run's time goes: with `--cuda-graphs` training
+  stops being most of it (bench/RESULTS.md), and these say what is left.
 
 **Resumed runs.** A resumed process measures only what it did: the costs cover the units it
 trained (`cost_units` says how many) and its own set-up and peak; the units of the interrupted
@@ -64,7 +66,8 @@ COST_NOTE = ("Cost, measured by the process that finished the run (a resumed run
 # The fields that depend on the process that measured them (time, memory, which units it trained):
 # a resumed run's differ from an uninterrupted one's; the adapter size and frozen count do not.
 PROCESS_FIELDS = ("seconds_per_step", "tokens_per_second", "setup_seconds", "peak_memory_gb", "cost_units",
-                  "evaluation_seconds", "diagnostics_seconds")
+                  "evaluation_seconds", "evaluation_choice_seconds", "evaluation_exact_seconds",
+                  "evaluation_probes_seconds", "diagnostics_seconds")
 # Optional columns (hipbench.leaderboard): shown only in tables where a record has them, with the
 # note once; older tables are rebuilt byte for byte.
 COST_OPTIONAL = {key: (COST_NOTE if index == 0 else "") for index, (key, _) in enumerate(COST_COLUMNS)}

@@ -99,9 +99,14 @@ def test_a_continual_run_records_the_seconds_of_its_evaluations_and_diagnostics(
         return wrapper
 
     monkeypatch.setattr(continual, "evaluate", slowed(continual.evaluate, 0.3))
+    monkeypatch.setattr(continual.scoring, "greedy_continuations", slowed(continual.scoring.greedy_continuations, 0.2))
     monkeypatch.setattr(continual, "spectral_diagnostics", slowed(continual.spectral_diagnostics, 0.5))
     metrics = continual_run(tiny_loaded, "lora", tmp_path).metrics
-    assert 0.9 <= metrics["evaluation_seconds"] < 30  # the base model and each of the two tasks: 3 × 0.3 s
+    # the base model and each of the two tasks: 3 evaluations (0.3 s each), each decoding the exact task
+    # once (0.2 s each), its parts timed inside it
+    parts = [metrics[f"evaluation_{part}_seconds"] for part in ("choice", "exact", "probes")]
+    assert 0.6 <= parts[1] and parts[0] < parts[1] and parts[2] < parts[1]
+    assert 1.5 <= metrics["evaluation_seconds"] < 60 and sum(parts) <= metrics["evaluation_seconds"] - 0.9
     assert 0.5 <= metrics["diagnostics_seconds"] < 30
     meter = CostMeter(torch.device("cpu"))
     for _ in range(2):

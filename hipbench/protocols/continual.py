@@ -119,16 +119,20 @@ def plan_budget(model: nn.Module, method: Method, cfg: RunConfig) -> dict:
 
 
 def evaluate(model: nn.Module, tokenizer, suite: Suite, after_task: int, cfg: RunConfig,
-             device: torch.device, record: RunRecord) -> None:
-    """Append one accuracy row per task and the general-capability rows for this boundary."""
+             device: torch.device, record: RunRecord, meter: CostMeter) -> None:
+    """Append one accuracy row per task and the general-capability rows for this boundary. The
+    meter times each kind of scoring apart (`evaluation_choice`, `evaluation_exact`: greedy
+    decoding, `evaluation_probes`), so a record says which part of its evaluation costs what."""
     for task in suite.tasks:
-        correct = scoring.task_correct(model, tokenizer, task, device, cfg.eval_batch_size)
+        with meter.phase("evaluation_choice" if task.scoring == "choice" else "evaluation_exact"):  # as task_correct
+            correct = scoring.task_correct(model, tokenizer, task, device, cfg.eval_batch_size)
         record.append({"after_task": after_task, "task": task.name, "metric": "accuracy",
                        "value": sum(correct) / len(correct), "n": len(correct)})
-    facts = scoring.facts_correct(model, tokenizer, suite.probes.facts, device, cfg.eval_batch_size)
+    with meter.phase("evaluation_probes"):
+        facts = scoring.facts_correct(model, tokenizer, suite.probes.facts, device, cfg.eval_batch_size)
+        nll, count = scoring.text_nll(model, tokenizer, suite.probes.texts, device)
     record.append({"after_task": after_task, "task": "general", "metric": "fact_correct",
                    "values": [int(c) for c in facts], "value": sum(facts) / max(1, len(facts)), "n": len(facts)})
-    nll, count = scoring.text_nll(model, tokenizer, suite.probes.texts, device)
     record.append({"after_task": after_task, "task": "general", "metric": "text_nll", "value": nll, "n": count})
 
 
@@ -271,7 +275,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     task_count = len(suite.tasks)
     if resume is None:
         with meter.phase("evaluation"):
-            evaluate(model, tokenizer, suite, 0, cfg, device, record)
+            evaluate(model, tokenizer, suite, 0, cfg, device, record, meter)
             score_general(model, tokenizer, cfg, device, record, 0, task_count, loaded.model)
 
     svd = SVDCache(device=device, solver=cfg.svd)
@@ -309,7 +313,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                  "frozen_adapter_params": getattr(method, "frozen_params", 0), **stats.execution()}
         train_log.append(with_statistics(entry, own))
         with meter.phase("evaluation"):
-            evaluate(model, tokenizer, suite, index, cfg, device, record)
+            evaluate(model, tokenizer, suite, index, cfg, device, record, meter)
             score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)
         if save_adapters:
             export_peft_adapter(method.delta_factors(model), record.dir / "adapters" / f"{index:02d}-{task.name}",
