@@ -249,8 +249,8 @@ def host_phases(enabled: bool, name: str, method, steps: int):
     wrapping the calls it makes (no synchronisation added). "extra loss" is the time between the
     forward's return and the backward (the method's extra loss; profiles from before the loop ran the
     backward ahead of reading the losses call it "loss read", the device read then sat there); the
-    one device read now follows the backward and counts in "other". A part whose host time exceeds the device's work sets
-    the step time there. Yields the dict it fills on exit."""
+    one device read now follows the backward and counts in "other". A part whose host time exceeds
+    the device's work sets the step time there. Yields the dict it fills on exit."""
     phases: dict[str, float] = {}
     if not enabled:
         yield phases

@@ -109,33 +109,29 @@ class CostMeter:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.setup_seconds = 0.0
         self.units = 0
         self.steps = 0
         self.seconds = 0.0
         self.tokens: int | None = 0
-        self.phases: dict[str, float] = {}  # `phase(name)`: seconds per named part of the run
+        self.phases: dict[str, float] = {"setup": 0.0}  # `phase(name)`: seconds per named part of the run
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
 
     @contextmanager
-    def _timed(self, add: Callable[[float], None]) -> Iterator[None]:
-        """On CUDA the clock stops after a sync, so the kernels queued inside are counted."""
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a part of the run, recorded as `{name}_seconds` (summed over its occurrences); on
+        CUDA the clock stops after a sync, so the kernels queued inside are counted."""
         start = time.perf_counter()
         try:
             yield
         finally:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            add(time.perf_counter() - start)
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
 
     def setup(self) -> AbstractContextManager[None]:
-        """Time a method's set-up hook."""
-        return self._timed(lambda seconds: setattr(self, "setup_seconds", self.setup_seconds + seconds))
-
-    def phase(self, name: str) -> AbstractContextManager[None]:
-        """Time a part of the run, recorded as `{name}_seconds` (summed over its occurrences)."""
-        return self._timed(lambda seconds: self.phases.__setitem__(name, self.phases.get(name, 0.0) + seconds))
+        """Time a method's set-up hook (`setup_seconds`)."""
+        return self.phase("setup")
 
     def trained(self, steps: int, seconds: float, tokens: int | None) -> None:
         """One unit trained by this process; `tokens` None where the procedure counts none."""
@@ -151,7 +147,7 @@ class CostMeter:
         return {"seconds_per_step": self.seconds / self.steps if self.steps else math.nan,
                 "tokens_per_second": (self.tokens / self.seconds if trained and self.tokens is not None
                                       and self.seconds > 0 else math.nan),
-                "setup_seconds": self.setup_seconds if trained else math.nan,
+                "setup_seconds": self.phases["setup"] if trained else math.nan,
                 "peak_memory_gb": memory, "peak_memory_kind": kind, "adapter_mb": adapter_mb,
                 "frozen_params": frozen_params, "cost_units": self.units,
-                **{f"{name}_seconds": seconds for name, seconds in self.phases.items()}}
+                **{f"{name}_seconds": seconds for name, seconds in self.phases.items() if name != "setup"}}

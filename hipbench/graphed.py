@@ -2,8 +2,10 @@
 
 A step of the default model is bound by launching its ~2,000 small kernels one by one from Python,
 not by the GPU (bench/RESULTS.md: 210 ms of host time for 8 × 14 tokens on an H200, plain PEFT as
-slow). A CUDA graph records a step's forward and backward once and replays them with one launch. Nothing about the numbers may change, so that a run with graphs is the run without them
-(the option is recorded, not part of a run's identity):
+slow). A CUDA graph records a step's forward and backward once and replays them with one launch.
+Nothing about the numbers may change, so that a run with graphs is the run without them (the
+option is recorded, not part of a run's identity; on an H200 every shipped method's losses were
+equal bit for bit, bench/RESULTS.md):
 - a graph replays the very kernels the eager step runs only for the same shapes, so there is one
   graph per batch shape (width, and whether any row is padded), captured at the shape's second
   occurrence (the first runs eagerly); batches are never padded to share a graph, which would

@@ -67,6 +67,12 @@ def write_rows_atomic(path: Path, rows: list[dict]) -> None:
     _write_atomic(path, lambda fh: fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows))
 
 
+def write_gzip_atomic(path: Path, data: bytes) -> None:
+    """`data` gzip-compressed, atomically; the same bytes for the same data (no name or time in the
+    header), so a finished record written again changes no byte."""
+    _write_atomic(path, lambda fh: fh.write(gzip.compress(data, mtime=0)), mode="wb")
+
+
 def write_torch_atomic(path: Path, data: dict) -> None:
     """`torch.save` of plain dicts/lists of tensors and primitives, read back with `weights_only=True`
     (no pickled objects, so loading a checkpoint cannot run code)."""
@@ -123,9 +129,7 @@ def split_layers(metrics: dict) -> tuple[dict, dict]:
 
 
 def write_layers(directory: Path, detail: dict) -> None:
-    """`layers.json.gz`, the same bytes for the same detail (no name or time in the gzip header)."""
-    data = json.dumps(detail, sort_keys=True, allow_nan=True).encode()
-    _write_atomic(directory / LAYERS_FILE, lambda fh: fh.write(gzip.compress(data, mtime=0)), mode="wb")
+    write_gzip_atomic(directory / LAYERS_FILE, json.dumps(detail, sort_keys=True, allow_nan=True).encode())
 
 
 def read_layers(directory: Path) -> dict:
@@ -173,8 +177,7 @@ def compressed_path(path: Path) -> Path:
 def compress_rows(path: Path) -> None:
     """Replace `path` by its gzip form, atomically; a kill in between leaves both, which hold the
     same rows (the plain file is read first)."""
-    data = path.read_bytes()
-    _write_atomic(compressed_path(path), lambda fh: fh.write(gzip.compress(data, mtime=0)), mode="wb")
+    write_gzip_atomic(compressed_path(path), path.read_bytes())
     path.unlink()
 
 

@@ -273,10 +273,14 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
     model.to(device)
     tokenizer = loaded.tokenizer
     task_count = len(suite.tasks)
-    if resume is None:
+
+    def score(after_task: int) -> None:  # every boundary's rows, timed as the run's evaluation
         with meter.phase("evaluation"):
-            evaluate(model, tokenizer, suite, 0, cfg, device, record, meter)
-            score_general(model, tokenizer, cfg, device, record, 0, task_count, loaded.model)
+            evaluate(model, tokenizer, suite, after_task, cfg, device, record, meter)
+            score_general(model, tokenizer, cfg, device, record, after_task, task_count, loaded.model)
+
+    if resume is None:
+        score(0)
 
     svd = SVDCache(device=device, solver=cfg.svd)
     ctx = Context(tokenizer=tokenizer, device=device, generator=generator, preservation=suite.preservation,
@@ -312,9 +316,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                  "seconds": stats.seconds, "trainable": task_trainable,
                  "frozen_adapter_params": getattr(method, "frozen_params", 0), **stats.execution()}
         train_log.append(with_statistics(entry, own))
-        with meter.phase("evaluation"):
-            evaluate(model, tokenizer, suite, index, cfg, device, record, meter)
-            score_general(model, tokenizer, cfg, device, record, index, task_count, loaded.model)
+        score(index)
         if save_adapters:
             export_peft_adapter(method.delta_factors(model), record.dir / "adapters" / f"{index:02d}-{task.name}",
                                 loaded.name)
