@@ -161,5 +161,6 @@ def environment(device: str) -> dict:
         "device": device,
         "hardware": hardware,
         "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),  # CPU work rounds by it (hipbench.method.one_cpu_thread)
         "dtype": "bf16 autocast, fp32 weights" if device == "cuda" else "fp32",
     }

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -166,6 +167,22 @@ def adapter_input(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if torch.is_autocast_enabled(x.device.type):
         return x
     return x.to(dtype)
+
+
+@contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """The block with one intra-op CPU thread, for an initialisation a plugin computes on the CPU.
+    CPU BLAS splits a product by the thread count and rounds it accordingly (HiP-LoRA's
+    complement projection of A at rank 7 on SmolLM2: 27 % of the entries 1e-8 apart between one
+    thread and two), so without it the same seed gave a `hipbench run` process (all cores) and a
+    Ray worker (one thread) different adapters, and HiP-LoRA's budget turned that into AA 0.037
+    apart (bench/RESULTS.md). One thread is what every Ray-made record computed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: torch.Tensor,

@@ -77,8 +77,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, option,
-                             replace_module)
+from hipbench.method import (Context, Method, Ranks, adapted_layers, adapter_input, module_ranks, one_cpu_thread,
+                             option, replace_module)
 
 
 PRINCIPAL_FORMS = ("relative", "absolute", "frozen")  # how phi makes the change d of sigma (module docstring)
@@ -129,7 +129,7 @@ class HiPLoRALinear(nn.Module):
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5), generator=generator)
         if factors_in_complement:  # A is made on the CPU, for the CPU generator; U, V may be on the GPU
-            with torch.no_grad():
+            with torch.no_grad(), one_cpu_thread():  # the same A whatever the process's thread count
                 u, v = self.U.to(self.lora_A.device), self.V.to(self.lora_A.device)
                 self.lora_A.copy_(complement_factors(self.lora_B, self.lora_A, u, v)[1])
         self._casts: dict[str, tuple[tuple, torch.Tensor]] = {}

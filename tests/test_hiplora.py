@@ -287,3 +287,24 @@ def test_cached_casts_of_the_fixed_basis_change_no_bit_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(layer.frozen("U"), layer.U.to(torch.bfloat16))
     assert layer.frozen("U") is layer.U  # no autocast: the fp32 buffer itself
+
+
+def test_initial_factors_do_not_depend_on_the_cpu_thread_count():
+    """A at rank 7 on SmolLM2's shapes, projected into V's complement on the CPU: with two threads
+    the plain product rounds 27 % of A's entries otherwise than with one (a `hipbench run` process
+    and a Ray worker trained different HiP-LoRA adapters from one seed), so the layer computes it
+    with one thread and gives the process its thread count back."""
+    basis = torch.Generator().manual_seed(0)
+    u = torch.linalg.qr(torch.randn(1536, 32, generator=basis))[0]
+    v = torch.linalg.qr(torch.randn(576, 32, generator=basis))[0]
+    made, before = {}, torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            layer = HiPLoRALinear(torch.nn.Linear(576, 1536, bias=False), u, torch.linspace(3, 1, 32), v, 7, 16 / 7,
+                                  0.5, torch.Generator().manual_seed(1), factors_in_complement=True)
+            assert torch.get_num_threads() == threads
+            made[threads] = layer.lora_A.detach()
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(made[1], made[2])
