@@ -1,5 +1,5 @@
 """The Pareto figure of `hipbench leaderboard --plots` (`hipbench.plots.plot_pareto`): written for
-continual and edit tables with --plots only, a valid PNG listed in the page and the README; one
+continual, edit and merge tables with --plots only, a valid PNG listed in the page and the README; one
 line of cost panels per cost the records measured and none for older records; in each panel
 lower-is-better axes reversed and the dashed line on the non-dominated methods.
 
@@ -146,6 +146,30 @@ def test_edit_panels_put_reliability_drop_reversed_against_reliability_from_real
     labels = {text.get_text() for text in ax.texts}
     names = {name.split(" ")[0] for label in labels for name in label.split(", ")}  # "lora (tuned: lr=...)"
     assert {"lora", "olora"} <= names
+    plt.close(fig)
+
+
+def test_merge_tables_get_retention_against_merge_failure_and_each_cost(tmp_path):
+    """The published merge records measured all three costs: each table's figure has the quality
+    line and three cost lines, and its first panel puts MergeFail t=2 reversed against retention."""
+    from hipbench.protocols import merge_tables
+    from hipbench.tuning_table import is_trial
+
+    runs = tmp_path / "runs"
+    for method in ("lora", "sclora"):
+        for run in sorted((PUBLISHED / "merge" / "smollm2-135m" / method).iterdir()):
+            if not is_trial({"config": json.loads((run / "config.json").read_text())}):
+                shutil.copytree(run, runs / run.relative_to(PUBLISHED))
+    written = _build(runs, tmp_path / "out", plots_flag=True)
+    figures = sorted(name for name in written if name.startswith("merge__") and name.endswith("__pareto.png"))
+    assert len(figures) == 2  # one per merge rule
+    for name in figures:
+        with Image.open(tmp_path / "out" / name) as image:
+            assert image.size[1] == 4 * LINE_PX
+    _, rows = build_table([r for r in collect(runs)[0] if r["metrics"].get("merge_rule") == "sum"])
+    fig, ax = _panel(rows, merge_tables.PARETO_PRIMARY, merge_tables.PARETO_TRADEOFFS[0])
+    assert ax.get_xlabel().startswith("retention") and ax.get_ylabel().startswith("MergeFail t=2")
+    assert ax.yaxis_inverted() and not ax.xaxis_inverted()
     plt.close(fig)
 
 

@@ -1,6 +1,6 @@
 """What the leaderboard adds to a merge table (`hipbench.protocols.merge`): MergeFail pooled over
 seeds with its paired difference to the baseline, per-example outcomes for the paired bootstrap,
-and the MergeFail figure.
+the MergeFail figure and the Pareto figure.
 """
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from hipbench.mergefail import TAU, bootstrap_ci, paired_difference
+from hipbench.pareto import Axis
+
+# The Pareto figure: what survives a merge (retention) against what merging breaks (pairs that
+# fail) and what the adapters had learned alone, and each against cost (`hipbench.plots.plot_pareto`)
+PARETO_PRIMARY = Axis("mean_retention", "retention", True)
+PARETO_TRADEOFFS = (Axis("mergefail_t2", "MergeFail t=2", False), Axis("single_accuracy_mean", "single-task acc", True))
 
 
 def pooled_mergefail(records: list[dict]) -> list[dict]:
@@ -90,10 +96,13 @@ def write_extras(records: list[dict], stem: Path) -> None:
 
 def write_plots(records: list[dict], header: dict, rows: list[dict], stem: Path) -> list[Path]:
     """`<stem>.png` next to a merge table (`hipbench leaderboard --plots`): MergeFail pooled over
-    seeds against t per method, with its 95% CI."""
+    seeds against t per method, with its 95% CI; and `<stem>__pareto.png`: MergeFail t=2 and
+    single-task accuracy against retention, and against each cost the rows have, as Pareto fronts."""
     from hipbench.leaderboard import table_file
-    from hipbench.plots import plot_mergefail
+    from hipbench.plots import plot_mergefail, plot_pareto
 
     rules = sorted({r["metrics"].get("merge_rule", "?") for r in records})
-    title = f"{header['suite']} on {Path(header['model']).name}: merge rule {', '.join(rules)}, tau = {TAU}"
-    return [plot_mergefail(pooled_mergefail(records), table_file(stem, ".png"), title)]
+    title = f"{header['suite']} on {Path(header['model']).name}: merge rule {', '.join(rules)}"
+    return [plot_mergefail(pooled_mergefail(records), table_file(stem, ".png"), f"{title}, tau = {TAU}"),
+            plot_pareto(rows, PARETO_PRIMARY, PARETO_TRADEOFFS, table_file(stem, "__pareto.png"),
+                        f"{title}: fronts dashed, better up and right")]  # three panels wide: a short title
