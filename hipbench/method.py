@@ -175,8 +175,8 @@ def one_cpu_thread() -> Iterator[None]:
     CPU BLAS splits a product by the thread count and rounds it accordingly (HiP-LoRA's
     complement projection of A at rank 7 on SmolLM2: 27 % of the entries 1e-8 apart between one
     thread and two), so without it the same seed gave a `hipbench run` process (all cores) and a
-    Ray worker (one thread) different adapters, and HiP-LoRA's budget turned that into AA 0.037
-    apart (bench/RESULTS.md). One thread is what every Ray-made record computed."""
+    Ray worker (one thread) different adapters, and HiP-LoRA's budget turned that into metrics up
+    to 0.037 apart (bench/RESULTS.md). One thread is what every Ray-made record computed."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -128,8 +128,12 @@ def test_extras_land_beside_a_table_whose_model_file_name_has_dots(tmp_path):
     assert "mergefail_pooled" in json.loads(data.read_text())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([table.name, data.name])  # no figure without --plots
     header = {"suite": "merge", "model": records[0]["config"]["config"]["model"]}
-    assert write_plots(records, header, [], stem) == [tmp_path / f"{stem.name}.png"]
-    assert (tmp_path / f"{stem.name}.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [{"method": method, "mean_retention": {"mean": retention, "std": 0.0, "n": 1},
+             "mergefail_t2": {"mean": 1 - retention, "std": 0.0, "n": 1}} for method, retention in (("lora", 0.5),
+                                                                                                   ("hiplora", 0.7))]
+    figures = [tmp_path / f"{stem.name}.png", tmp_path / f"{stem.name}__pareto.png"]
+    assert write_plots(records, header, rows, stem) == figures
+    assert all(figure.read_bytes()[:4] == b"\x89PNG" for figure in figures)
 
 
 def test_plot_mergefail_writes_a_png(tmp_path):
