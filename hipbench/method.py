@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, ContextManager
 
 import torch
 from torch import nn
@@ -183,6 +183,16 @@ def one_cpu_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def plugin_cpu_threads(device: torch.device) -> ContextManager[None]:
+    """What a plugin's own CPU work (an adapter's `attach`, which runs on the CPU; an editor's
+    `prepare` and `edit`) runs under in a run on `device`: one thread in a GPU run, the process's
+    threads in a CPU run, where the whole model computes on them. CPU algebra rounds by the thread
+    count (HiP-LoRA's initial A, `one_cpu_thread`; the editors' fp64 solves of ROME, MEMIT and
+    AlphaEdit, 1e-14 apart between one thread and eight and sometimes a bit of the fp32 update),
+    so a GPU run's numbers are the same in a `hipbench run` process and in a one-thread Ray worker."""
+    return one_cpu_thread() if device.type == "cuda" else nullcontext()
 
 
 def delta_from_start(b: torch.Tensor, a: torch.Tensor, b0: torch.Tensor, a0: torch.Tensor,

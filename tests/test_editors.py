@@ -268,3 +268,31 @@ def test_key_statistics_are_cached_by_model_and_corpus(tiny, tmp_path):
         model.get_submodule(name).weight.add_(1.0)  # keys of layer 0 do not depend on its own down_proj,
     assert again.second_moments(model, tokenizer, [name], corpus, 10_000, torch.device("cpu"))  # but the key does
     assert again.computed == 2
+
+
+def test_a_gpu_run_prepares_and_edits_with_one_cpu_thread(tiny_loaded, monkeypatch):
+    """The editors solve their systems in fp64 on the CPU, and those solves round by the thread
+    count; in a GPU run the session prepares and edits with one thread (what a Ray worker has), in
+    a CPU run with the process's threads. No GPU here: the session is handed the GPU's rule."""
+    from hipbench.costs import CostMeter
+    from hipbench.method import one_cpu_thread, plugin_cpu_threads
+    from hipbench.protocols import edit_editors
+
+    seen = []
+    editor = make("rome")
+    monkeypatch.setattr(editor, "prepare", lambda model, ctx: seen.append(torch.get_num_threads()))
+    monkeypatch.setattr(editor, "weight_names", lambda model: [])
+    monkeypatch.setattr(editor, "apply", lambda model, requests, ctx: seen.append(torch.get_num_threads()) or {})
+    ctx, cpu = context(tiny_loaded.tokenizer), torch.device("cpu")
+    torch.set_num_threads(2)  # the module's fixture gives the thread count back afterwards
+    session = edit_editors.EditorSession(tiny_loaded, editor, ctx, cpu, CostMeter(cpu))
+    session.edit("edit 0", [REQUEST], ctx)
+    assert seen == [2, 2]  # a CPU run: the model computes on the CPU, with every thread
+    monkeypatch.setattr(edit_editors, "plugin_cpu_threads", lambda device: one_cpu_thread())
+    session = edit_editors.EditorSession(tiny_loaded, editor, ctx, cpu, CostMeter(cpu))
+    session.edit("edit 0", [REQUEST], ctx)
+    assert seen[2:] == [1, 1] and torch.get_num_threads() == 2
+    with plugin_cpu_threads(torch.device("cuda")):  # the rule itself (a device object needs no GPU)
+        assert torch.get_num_threads() == 1
+    with plugin_cpu_threads(cpu):
+        assert torch.get_num_threads() == 2

@@ -51,3 +51,34 @@ def test_an_edit_runs_summary_line_names_only_the_columns_it_measured():
     line = runner.describe(runner.RunOutcome("rome", 42, Path("out"), "complete", metrics), "edit")
     assert "Budget usage" not in line and "Projection active" not in line
     assert "Reliability nan" in line and "Locality 0.500" in line
+
+
+class ThreadCountingLoRA(LoRA):
+    """LoRA that notes the CPU thread count its attach ran with."""
+
+    seen: list[int] = []
+
+    def attach(self, model, targets, rank, ctx):
+        ThreadCountingLoRA.seen.append(torch.get_num_threads())
+        super().attach(model, targets, rank, ctx)
+
+
+def test_a_method_attaches_under_the_devices_cpu_thread_rule(tiny_loaded, tiny_suite, tmp_path, monkeypatch):
+    """In a GPU run a plugin's CPU-side set-up runs with one thread (`plugin_cpu_threads`: its
+    algebra would otherwise round by the process's thread count); in a CPU run with all of them.
+    No GPU here: the continual protocol is handed the GPU's rule."""
+    from hipbench.method import one_cpu_thread
+    from hipbench.protocols import continual
+
+    monkeypatch.setattr(runner, "make_method", lambda name, options: ThreadCountingLoRA())
+    monkeypatch.setattr(ThreadCountingLoRA, "seen", [])
+    cfg = RunConfig(method="lora", suite="tiny", model="tiny-llama", seed=1, train=TrainConfig(steps=2))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        runner.run_one(tiny_loaded, tiny_suite, cfg, tmp_path / "cpu", {}, False, {"hardware": "cpu"})
+        monkeypatch.setattr(continual, "plugin_cpu_threads", lambda device: one_cpu_thread())
+        runner.run_one(tiny_loaded, tiny_suite, cfg, tmp_path / "gpu rule", {}, False, {"hardware": "cpu"})
+        assert ThreadCountingLoRA.seen == [2, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

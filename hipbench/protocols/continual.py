@@ -33,7 +33,7 @@ from hipbench.costs import CostMeter, peft_export_mb
 from hipbench.drift import ROTATION_COLUMNS, ROTATION_OPTIONAL
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
-from hipbench.method import Context, Method, find_targets
+from hipbench.method import Context, Method, find_targets, plugin_cpu_threads
 from hipbench.method_statistics import METHOD_COLUMNS, METHOD_OPTIONAL, method_columns, with_statistics
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.pareto import Axis
@@ -287,7 +287,7 @@ def run(loaded: LoadedModel, method: Method, suite: Suite, cfg: RunConfig, recor
                   batch_size=cfg.train.batch_size, max_length=cfg.train.max_length, svd=svd)
     model.to("cpu")
     origin, pretrained = origins(model), loaded.model.state_dict()
-    with meter.setup():
+    with meter.setup(), plugin_cpu_threads(device):
         method.attach(model, plan["targets"], plan["ranks"], ctx)
     model.to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

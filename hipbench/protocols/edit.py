@@ -79,7 +79,7 @@ from hipbench.costs import CostMeter, export_mb, peft_export_mb
 from hipbench.edit_formats import load_edit_file
 from hipbench.editor import is_editor
 from hipbench.export import export_peft_adapter
-from hipbench.method import Context, Method
+from hipbench.method import Context, Method, plugin_cpu_threads
 from hipbench.method_statistics import method_columns, with_statistics
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import (DIAGNOSTIC_K, adapter_state, origins, plan_budget, restore, restore_rng,
@@ -263,7 +263,7 @@ def attach(base: nn.Module, method: Method, plan: dict, ctx: Context, device: to
     modules' names by identity (`continual.origins`), which tell a checkpoint what is pretrained."""
     model = frozen_copy(base).to("cpu")
     origin = origins(model)
-    with meter.setup():
+    with meter.setup(), plugin_cpu_threads(device):
         method.attach(model, plan["targets"], plan["ranks"], ctx)
     return model.to(device), origin
 

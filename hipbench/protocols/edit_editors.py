@@ -33,7 +33,7 @@ import torch
 from hipbench.editor import EditOutcome, Editor
 from hipbench.costs import CostMeter
 from hipbench.export import export_peft_adapter
-from hipbench.method import Context
+from hipbench.method import Context, plugin_cpu_threads
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.spectral import RECORD_KEYS
 from hipbench.suite import EditRequest
@@ -46,16 +46,17 @@ class EditorSession:
 
     def __init__(self, loaded: LoadedModel, editor: Editor, ctx: Context, device: torch.device,
                  meter: CostMeter) -> None:
-        self.editor = editor
+        self.editor, self.device = editor, device
         self.pretrained = loaded.model
         self.model = frozen_copy(loaded.model).to(device)
-        with meter.setup():  # the editor's statistics (ROME's covariance, ...): its set-up cost
+        with meter.setup(), plugin_cpu_threads(device):  # the editor's statistics (ROME's covariance, ...)
             editor.prepare(self.model, ctx)
         self.last: EditOutcome | None = None
 
     def edit(self, name: str, requests: list[EditRequest], ctx: Context) -> dict:
         """Apply the requests; the training-log entry (the protocol adds whether it was learned)."""
-        self.last = self.editor.edit(self.model, requests, ctx)
+        with plugin_cpu_threads(self.device):
+            self.last = self.editor.edit(self.model, requests, ctx)
         return {"task": name, "steps": self.last.steps, "seconds": self.last.seconds,
                 "changed_weights": sorted(self.last.deltas), **self.last.info}
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from hipbench.config import RunConfig, git_commit
 from hipbench.costs import CostMeter
-from hipbench.method import Context, Method, identity_options
+from hipbench.method import Context, Method, identity_options, plugin_cpu_threads
 from hipbench.method_statistics import with_statistics
 from hipbench.models import LoadedModel, frozen_copy
 from hipbench.protocols.continual import DIAGNOSTIC_K
@@ -137,7 +137,7 @@ def train_adapter(loaded: LoadedModel, method: Method, task: TaskData, suite: Su
     ctx = Context(tokenizer=loaded.tokenizer, device=device, generator=torch.Generator().manual_seed(seed),
                   preservation=suite.preservation, batch_size=cfg.train.batch_size,
                   max_length=cfg.train.max_length, svd=svd)
-    with meter.setup():
+    with meter.setup(), plugin_cpu_threads(device):
         fresh.attach(model, plan["targets"], plan["ranks"], ctx)
     model.to(device)
     with meter.setup():
