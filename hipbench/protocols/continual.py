@@ -124,7 +124,7 @@ def evaluate(model: nn.Module, tokenizer, suite: Suite, after_task: int, cfg: Ru
     meter times each kind of scoring apart (`evaluation_choice`, `evaluation_exact`: greedy
     decoding, `evaluation_probes`), so a record says which part of its evaluation costs what."""
     for task in suite.tasks:
-        with meter.phase("evaluation_choice" if task.scoring == "choice" else "evaluation_exact"):  # as task_correct
+        with meter.phase(f"evaluation_{task.scoring}"):  # evaluation_choice or evaluation_exact (suite.Scoring)
             correct = scoring.task_correct(model, tokenizer, task, device, cfg.eval_batch_size)
         record.append({"after_task": after_task, "task": task.name, "metric": "accuracy",
                        "value": sum(correct) / len(correct), "n": len(correct)})
