@@ -18,6 +18,7 @@ from pathlib import Path
 from hipbench.records import read_measurements
 
 METRICS = ("aa", "bwt", "fwt", "forgetting", "fact_retention", "nll_delta")
+EDIT_METRICS = ("reliability", "generalization", "locality", "portability", "fact_retention", "nll_delta")
 
 
 def rows(path: Path) -> list[dict]:
@@ -36,9 +37,10 @@ def row_difference(a: list[dict], b: list[dict]) -> tuple[int, float]:
 
 
 def compare(left: Path, right: Path, seeds: set[int] | None) -> list[str]:
+    metrics = EDIT_METRICS if left.parent.name == "edit" else METRICS  # left is <runs>/<suite>/<model>
     lines = [f"left: {left}", f"right: {right}", "",
-             "| run | " + " | ".join(f"{m} left / right" for m in METRICS) + " | max abs diff | rows differing (max value diff) |",
-             "|" + "---|" * (len(METRICS) + 3)]
+             "| run | " + " | ".join(f"{m} left / right" for m in metrics) + " | max abs diff | rows differing (max value diff) |",
+             "|" + "---|" * (len(metrics) + 3)]
     worst = 0.0
     for metrics_path in sorted(left.glob("*/seed-*/metrics.json")):
         run = metrics_path.parent.relative_to(left)
@@ -50,7 +52,7 @@ def compare(left: Path, right: Path, seeds: set[int] | None) -> list[str]:
         if a.get("status") != "complete" or b.get("status") != "complete":
             continue
         cells, diff = [], 0.0
-        for key in METRICS:
+        for key in metrics:
             x, y = a.get(key), b.get(key)
             cells.append(f"{x:.3f} / {y:.3f}" if isinstance(x, float) and isinstance(y, float) else f"{x} / {y}")
             if isinstance(x, float) and isinstance(y, float) and not (math.isnan(x) or math.isnan(y)):
