@@ -8,6 +8,13 @@ with the driver's `HIPBENCH_*` and Hugging Face variables, so relative paths and
 mean there what they mean here; on a cluster that needs the out directory, the data and the
 working directory on a file system every node shares, and hipbench installed on every node.
 
+Each run gets a process of its own (`max_calls=1`: the worker exits when its task ends). Ray
+otherwise hands a finished task's worker the next task, and that process still holds what the run
+before left in it: on two H200s, 5 of the 7 PiSSA `cl-benchmark` trials that Ray started in a
+finished run's worker ran out of their GPU-memory cap, while all 20 trials started in fresh workers
+finished (bench/results/2026-12-01-h200x2-cl-tuning/). A fresh process also makes a run in a sweep the run
+`hipbench run` makes, with no state of another run (threads, caches, CUDA graphs) around it.
+
 A task whose process dies (a crash, the out-of-memory killer) is retried once (`max_retries=1`);
 a run that raises is not (it would raise again), but is reported with its log's last lines while
 the others go on. A retried or re-submitted run resumes from its record's checkpoint, and the
@@ -105,7 +112,7 @@ def run_on_ray(jobs: list[Job], shares: Shares, address: str | None, on_done: Ca
         fractions = gpu_shares(jobs, shares, cluster.get("GPU", 0.0), log)
         if any(fractions.values()) and not cluster.get("GPU"):
             raise SweepError(f"runs ask for --device cuda, but the Ray cluster at {address or 'this machine'} has no GPU")
-        remote = ray.remote(_task)
+        remote = ray.remote(max_calls=1)(_task)  # a process per run (module docstring)
         pending = {}
         for job in jobs:
             fraction = fractions[job.name]

@@ -110,6 +110,16 @@ def test_ray_gives_the_local_executors_records(swept):
         assert ray[path] == local[path], path
 
 
+def test_every_ray_run_has_a_process_of_its_own(swept):
+    """Five runs on two CPUs: Ray would hand a finished run's worker the next run, with what that
+    run left in the process (on a GPU: memory that made later runs hit their cap)."""
+    root, _ = swept
+    pids = [re.findall(r"^==== \S+ pid (\d+)$", path.read_text(), re.M)
+            for path in sorted((root / "ray" / "logs").glob("*.log"))]
+    assert len(pids) == 5 and all(len(found) == 1 for found in pids), pids
+    assert len({found[0] for found in pids}) == 5, pids
+
+
 def test_a_sweep_whose_driver_is_killed_ends_as_an_uninterrupted_one(swept):
     root, _ = swept
     sweep_file = write_sweep(root / "clean.yaml", CLEAN)
