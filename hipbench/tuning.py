@@ -14,7 +14,11 @@ Fairness is the point (issue: one untuned learning rate for all confounded every
 
 Optuna keeps the study in SQLite under OUT (`tuning.db`): a tuning run again finishes the trials a
 killed one left running (same parameters; their records resume) and asks only for what is missing,
-so finished trials never run twice. A grid (no `--trials`) is every combination, enqueued in
+so finished trials never run twice. A grid trial whose run failed (out of memory, a crash) is left
+open the same way, not told failed: the next tuning run retries it under its number, and until
+every grid point has finished the method gets no choice (a choice from part of a grid would be
+less tuning effort than the other methods got, which is what this module exists to prevent; a study
+written before this told such trials failed, and its grid stays refused until a new study runs them). A grid (no `--trials`) is every combination, enqueued in
 order when the study is created (`Study.enqueue_trial`; Optuna's `GridSampler` calls `Study.stop`
 from inside `tell`, which the ask-and-tell loop here cannot use); `--trials N` uses TPE (seeded,
 `constant_liar` so a batch of trials can run at once) over the same value lists.
@@ -201,10 +205,11 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{(out / 'tuning.db').resolve()}"
     studies = {tuning.method: _open_study(tuning, storage) for tuning in tunings}
-    stale = {method: _running(study) for method, study in studies.items()}  # a killed tuning's, finished first
+    stale = {method: _running(study) for method, study in studies.items()}  # a killed or failed tuning's, first
     for method, running in stale.items():
         if running:
-            log(f"{method}: finishing {len(running)} trial(s) a stopped tuning left running")
+            log(f"{method}: finishing {len(running)} trial(s) an earlier tuning left unfinished")
+    samples = {tuning.method: tuning.trials is not None for tuning in tunings}
     while True:
         batches = {tuning.method: _next_batch(tuning, studies[tuning.method], stale[tuning.method], parallel)
                    for tuning in tunings}
@@ -213,10 +218,11 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
         if not objectives:
             break
         for (method, number), value in objectives.items():
-            if value is None:
-                studies[method].tell(number, state=optuna.trial.TrialState.FAIL)
-            else:
+            if value is not None:
                 studies[method].tell(number, value)
+            elif samples[method]:  # TPE: a failed trial is one of the N asked for
+                studies[method].tell(number, state=optuna.trial.TrialState.FAIL)
+            # a grid point whose run failed stays open: the next tuning run retries it (module docstring)
     extensions = _extend_past_edges(tunings, studies, out, executor, shares, address, log)
     entries, failed = {}, []
     for tuning in tunings:
@@ -335,6 +341,11 @@ def tuned_entry(tuning: Tuning, study, protocol: str,
     trials += [{"number": number, "params": params, "objective": value,
                 "state": "FAIL" if value is None else "COMPLETE", "edge": True} for number, params, value in extensions]
     done = [t for t in trials if t["state"] == TrialState.COMPLETE.name]
+    finished = [t["params"] for t in done]
+    open_points = [t["number"] for t in trials if not t.get("edge") and t["params"] not in finished]
+    if tuning.trials is None and open_points:
+        raise TuningError(f"{tuning.method}: grid trial(s) {', '.join(map(str, open_points))} did not finish (see the "
+                          "logs under the out directory); no choice is made from part of a grid: tune again to retry them")
     if not done:
         raise TuningError(f"{tuning.method}: no trial finished (see the logs under the out directory)")
     best = max(done, key=lambda t: (t["objective"], -t["number"]))  # ties: the earliest trial

@@ -337,3 +337,39 @@ def test_tune_runs_the_trials_past_the_edge_and_keeps_them_in_tuned_json_and_the
     again = invoke(*args)
     assert again.exit_code == 0 and json.loads((tmp_path / "tuned.json").read_text())["lora"] == entry
     assert sorted((tmp_path / "runs").rglob("metrics.json")) == records  # nothing new was run
+
+
+def test_a_grid_point_whose_run_failed_is_retried_and_no_choice_is_made_without_it(tmp_path, monkeypatch):
+    """On a GPU some trials ran out of memory: a method must not be chosen from the rest of its grid
+    (less effort than the others got), and the next tuning run must retry only those trials."""
+    args = ["tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4,1e-3", "--edge-steps", "0", "--out", str(tmp_path)]
+    real_execute = jobs.execute
+    ran: list[tuple[float, str]] = []
+
+    def out_of_memory_at_3e4(job, *rest, **kwargs):
+        if job.config.train.lr == 3e-4:
+            ran.append((3e-4, "failed"))
+            return jobs.JobResult(job.name, str(job.directory), "failed", 0.0, "RunOutOfMemory: (test)")
+        result = real_execute(job, *rest, **kwargs)
+        ran.append((job.config.train.lr, result.status))
+        return result
+
+    monkeypatch.setattr("hipbench.sweeping.execute", out_of_memory_at_3e4)
+    first = invoke(*args)
+    assert first.exit_code != 0
+    assert "lora: grid trial(s) 1 did not finish" in first.output and "no choice is made from part of a grid" in first.output
+    assert "lora" not in json.loads((tmp_path / "tuned.json").read_text())
+    assert sorted(ran) == [(1e-4, "complete"), (3e-4, "failed"), (1e-3, "complete")]
+
+    def counted(job, *rest, **kwargs):
+        result = real_execute(job, *rest, **kwargs)
+        ran.append((job.config.train.lr, result.status))
+        return result
+
+    monkeypatch.setattr("hipbench.sweeping.execute", counted)
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "lora: finishing 1 trial(s) an earlier tuning left unfinished" in again.output
+    assert ran[3:] == [(3e-4, "complete")]  # only the open trial ran again
+    tuned = json.loads((tmp_path / "tuned.json").read_text())["lora"]
+    assert [(t["number"], t["state"]) for t in tuned["trials"]] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
