@@ -199,7 +199,9 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
     Each round asks every method's study for its next batch (a grid: all its missing points; TPE:
     `parallel` trials) and runs all of them as one sweep, so the methods' trials share the GPUs
     instead of waiting for one another: a sweep lasts as long as its slowest run, and tuning six
-    methods one after the other would take six of those."""
+    methods one after the other would take six of those. For the same reason a method whose grid
+    has finished sends its next trials past the grid's edges in the round where the other methods
+    still run grid points (a tuning resumed on GPU runs one round where it would otherwise run two)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -210,20 +212,27 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
         if running:
             log(f"{method}: finishing {len(running)} trial(s) an earlier tuning left unfinished")
     samples = {tuning.method: tuning.trials is not None for tuning in tunings}
+    extensions: dict[str, list[tuple[int, dict, float | None]]] = {tuning.method: [] for tuning in tunings}
     while True:
-        batches = {tuning.method: _next_batch(tuning, studies[tuning.method], stale[tuning.method], parallel)
-                   for tuning in tunings}
+        batches, past_edge = {}, set()
+        for tuning in tunings:
+            method = tuning.method
+            batches[method] = _next_batch(tuning, studies[method], stale[method], parallel)
+            if not batches[method]:  # a finished grid goes on past its edges in the same sweep as the others
+                batches[method] = _edge_batch(tuning, studies[method], extensions[method])
+                past_edge.add(method)
         stale = {method: [] for method in stale}
         objectives = _run_trials(tunings, batches, out, executor, shares, address, log)
         if not objectives:
             break
         for (method, number), value in objectives.items():
-            if value is not None:
+            if method in past_edge:
+                extensions[method].append((number, dict(batches[method])[number], value))
+            elif value is not None:
                 studies[method].tell(number, value)
             elif samples[method]:  # TPE: a failed trial is one of the N asked for
                 studies[method].tell(number, state=optuna.trial.TrialState.FAIL)
             # a grid point whose run failed stays open: the next tuning run retries it (module docstring)
-    extensions = _extend_past_edges(tunings, studies, out, executor, shares, address, log)
     entries, failed = {}, []
     for tuning in tunings:
         try:
@@ -261,29 +270,19 @@ def _run_trials(tunings: list[Tuning], batches: dict[str, list[tuple[int, dict]]
     return objectives
 
 
-def _extend_past_edges(tunings: list[Tuning], studies: dict, out: Path, executor: str, shares: Shares,
-                       address: str | None, log: Callable[[str], None]) -> dict[str, list[tuple[int, dict, float | None]]]:
-    """Rounds of `hipbench.tuning_edges` trials after each grid, numbered after the study's trials;
-    a resumed tuning finds their complete records and runs only what is missing."""
+def _edge_batch(tuning: Tuning, study, extended: list[tuple[int, dict, float | None]]) -> list[tuple[int, dict]]:
+    """The next `hipbench.tuning_edges` trials of a finished grid, numbered after the study's trials
+    and the extensions run so far; none while a grid point is open (its value could move the best).
+    A resumed tuning finds their complete records and runs only what is missing."""
     from optuna.trial import TrialState
 
-    extensions: dict[str, list[tuple[int, dict, float | None]]] = {tuning.method: [] for tuning in tunings}
-    while True:
-        batches = {}
-        for tuning in tunings:
-            grid = sorted(studies[tuning.method].get_trials(deepcopy=False), key=lambda t: t.number)
-            if tuning.trials is not None or any(t.state == TrialState.RUNNING for t in grid):
-                batches[tuning.method] = []
-                continue
-            tried = [(dict(t.params), t.value if t.state == TrialState.COMPLETE else None) for t in grid]
-            tried += [(params, value) for _, params, value in extensions[tuning.method]]
-            candidates = edge_candidates(tuning.space, tried, tuning.edge_steps, _accepts(tuning.method))
-            batches[tuning.method] = [(len(tried) + i, params) for i, params in enumerate(candidates)]
-        objectives = _run_trials(tunings, batches, out, executor, shares, address, log)
-        if not objectives:
-            return extensions
-        for method, batch in batches.items():
-            extensions[method] += [(number, params, objectives[method, number]) for number, params in batch]
+    grid = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    if tuning.trials is not None or any(t.state == TrialState.RUNNING for t in grid):
+        return []
+    tried = [(dict(t.params), t.value if t.state == TrialState.COMPLETE else None) for t in grid]
+    tried += [(params, value) for _, params, value in extended]
+    candidates = edge_candidates(tuning.space, tried, tuning.edge_steps, _accepts(tuning.method))
+    return [(len(tried) + i, params) for i, params in enumerate(candidates)]
 
 
 def _accepts(method: str) -> Callable[[str, float], bool]:

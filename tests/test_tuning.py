@@ -373,3 +373,31 @@ def test_a_grid_point_whose_run_failed_is_retried_and_no_choice_is_made_without_
     assert ran[3:] == [(3e-4, "complete")]  # only the open trial ran again
     tuned = json.loads((tmp_path / "tuned.json").read_text())["lora"]
     assert [(t["number"], t["state"]) for t in tuned["trials"]] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+
+
+def test_a_finished_grid_goes_past_its_edge_in_the_same_sweep_as_anothers_grid(tmp_path, monkeypatch):
+    """A resumed tuning where one method's grid is done and another's is not: the first's edge trial
+    and the second's grid trials go out as one sweep (a sweep lasts as long as its slowest run)."""
+    from hipbench import tuning
+
+    real_run_trials = tuning._run_trials
+    sent: list[dict[str, list[float]]] = []
+
+    def by_lr(tunings, batches, *rest):
+        sent.append({method: [params["lr"] for _, params in batch] for method, batch in batches.items() if batch})
+        objectives = real_run_trials(tunings, batches, *rest)
+        lrs = {(method, number): params["lr"] for method, batch in batches.items() for number, params in batch}
+        return {key: lrs[key] for key in objectives}  # the higher lr, the better: the best sits at the top
+
+    monkeypatch.setattr(tuning, "_run_trials", by_lr)
+    space = ["--space", "lr=1e-4,3e-4", "--out", str(tmp_path)]
+    assert invoke("tune", "--method", "lora", *TINY, *space, "--edge-steps", "0").exit_code == 0  # lora's grid only
+    sent.clear()
+    result = invoke("tune", "--method", "lora,pissa", *TINY, *space, "--edge-steps", "1")
+    assert result.exit_code == 0, result.output
+    assert sent[0] == {"lora": [9e-4], "pissa": [1e-4, 3e-4]}
+    assert sent[1:] == [{"pissa": [9e-4]}, {}]  # then nothing is left to ask
+    tuned = json.loads((tmp_path / "tuned.json").read_text())
+    assert [(t["params"]["lr"], t.get("edge", False)) for t in tuned["lora"]["trials"]] == [
+        (1e-4, False), (3e-4, False), (9e-4, True)]
+    assert tuned["lora"]["run"]["lr"] == tuned["pissa"]["run"]["lr"] == 9e-4
