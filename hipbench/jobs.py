@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import sys
 import time
@@ -168,4 +169,24 @@ def execute(job: Job, prepared: Prepared | None = None, echo: bool = True, cpus:
                 print(message, file=sys.stderr)
             else:
                 traceback.print_exc()
-    return JobResult(name, directory, status, time.perf_counter() - started, message, peak_gpu_memory_gb(cfg.device))
+    peak = peak_gpu_memory_gb(cfg.device)
+    prepared = outcome = None  # what this function holds of the run; a caller's shared model stays theirs
+    release_memory(cfg.device)
+    return JobResult(name, directory, status, time.perf_counter() - started, message, peak)
+
+
+def release_memory(device: str) -> None:
+    """Free what a finished run leaves in this process before another run starts in it.
+
+    A process's first run leaves its whole model in reference cycles (on the CPU, every parameter of
+    tiny-llama survives `execute` until the cycle collector happens to run), and torch keeps freed
+    GPU blocks cached for this process. A process that runs one run after another (the local
+    executor; Ray workers did until each run got its own) would start the next run with the last
+    one's memory held, which is the likely reason why five PiSSA trials that Ray started in finished
+    runs' workers ran out of their memory cap on two H200s (bench/results/2026-12-01-h200x2-cl-tuning/;
+    not yet measured on a GPU with this release)."""
+    gc.collect()
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()

@@ -82,3 +82,28 @@ def test_a_method_attaches_under_the_devices_cpu_thread_rule(tiny_loaded, tiny_s
         assert ThreadCountingLoRA.seen == [2, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_finished_run_leaves_no_tensor_of_its_model_in_its_process(tmp_path):
+    """A process's first run leaves its model in reference cycles that Python frees only when its
+    collector happens to run; a process that starts another run (the local executor) must not carry
+    it into that run (on a GPU, trials started after another run in the same process ran out of
+    memory). A fresh interpreter, since only a process's first run builds those cycles."""
+    import subprocess
+    import sys
+
+    script = """
+import dataclasses, gc, sys, torch
+from pathlib import Path
+from hipbench.config import RunConfig
+from hipbench.jobs import Job, execute
+cfg = RunConfig(method="lora", suite="continual", model="tiny-llama", seed=1, device="cpu", limit=4)
+cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=3))
+gc.disable()  # only what execute itself frees counts
+result = execute(Job(cfg, Path(sys.argv[1])), echo=False)
+embeddings = [o for o in gc.get_objects() if isinstance(o, torch.Tensor) and tuple(o.shape) == (259, 64)]
+print(result.status, len(embeddings))
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["complete", "0"], done.stdout  # tiny-llama's (vocab, hidden) matrices: none alive
