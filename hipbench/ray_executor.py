@@ -12,8 +12,8 @@ Each run gets a process of its own (`max_calls=1`: the worker exits when its tas
 otherwise hands a finished task's worker the next task, and that process still holds what the run
 before left in it: on two H200s, 5 of the 7 PiSSA `cl-benchmark` trials that Ray started in a
 finished run's worker ran out of their GPU-memory cap, while all 20 trials started in fresh workers
-finished (bench/results/2026-12-01-h200x2-cl-tuning/). A fresh process also makes a run in a sweep the run
-`hipbench run` makes, with no state of another run (threads, caches, CUDA graphs) around it.
+finished (bench/results/2026-12-01-h200x2-cl-tuning/). A fresh process also makes a run in a sweep
+the run `hipbench run` makes, with no state of another run (threads, caches, CUDA graphs) around it.
 
 A task whose process dies (a crash, the out-of-memory killer) is retried once (`max_retries=1`);
 a run that raises is not (it would raise again), but is reported with its log's last lines while

@@ -17,11 +17,12 @@ killed one left running (same parameters; their records resume) and asks only fo
 so finished trials never run twice. A grid trial whose run failed (out of memory, a crash) is left
 open the same way, not told failed: the next tuning run retries it under its number, and until
 every grid point has finished the method gets no choice (a choice from part of a grid would be
-less tuning effort than the other methods got, which is what this module exists to prevent; a study
-written before this told such trials failed, and its grid stays refused until a new study runs them). A grid (no `--trials`) is every combination, enqueued in
-order when the study is created (`Study.enqueue_trial`; Optuna's `GridSampler` calls `Study.stop`
-from inside `tell`, which the ask-and-tell loop here cannot use); `--trials N` uses TPE (seeded,
-`constant_liar` so a batch of trials can run at once) over the same value lists.
+less tuning effort than the other methods got, which is what this module exists to prevent; a
+study written before this told such trials failed, and its grid stays refused until a new study
+runs them). A grid (no `--trials`) is every combination, enqueued in order when the study is
+created (`Study.enqueue_trial`; Optuna's `GridSampler` calls `Study.stop` from inside `tell`, which
+the ask-and-tell loop here cannot use); `--trials N` uses TPE (seeded, `constant_liar` so a batch
+of trials can run at once) over the same value lists.
 - **Past an edge, by one rule.** A grid whose best trial sits at the end of a numeric setting's
   range gets up to `EDGE_STEPS` further values beyond it, for every method alike
   (`hipbench.tuning_edges`): a search range, not only a trial count, is part of the effort.
