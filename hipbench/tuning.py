@@ -44,7 +44,7 @@ from hipbench import registry
 from hipbench.jobs import Job
 from hipbench.method import options_from_strings
 from hipbench.protocols import protocol_module
-from hipbench.records import read_json, write_json_atomic
+from hipbench.records import COMPLETE, read_json, write_json_atomic
 from hipbench.run_groups import RunGroup
 from hipbench.runner import suite_protocol
 from hipbench.sweeping import Shares, check_jobs, run_sweep
@@ -218,9 +218,9 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
         batches, past_edge = {}, set()
         for tuning in tunings:
             method = tuning.method
-            batches[method] = _next_batch(tuning, studies[method], stale[method], parallel)
-            if not batches[method]:  # a finished grid goes on past its edges in the same sweep as the others
-                batches[method] = _edge_batch(tuning, studies[method], extensions[method])
+            batches[method] = _round_batch(tuning, studies[method], stale[method], out, parallel)
+            if batches[method] is None:  # a finished grid goes on past its edges in the same sweep as the others
+                batches[method] = _round_edges(tuning, studies[method], extensions[method], out)
                 past_edge.add(method)
         stale = {method: [] for method in stale}
         objectives = _run_trials(tunings, batches, out, executor, shares, address, log)
@@ -247,11 +247,61 @@ def tune_methods(tunings: list[Tuning], out: Path, executor: str, shares: Shares
     return entries
 
 
+def _round_batch(tuning: Tuning, study, stale: list[tuple[int, dict]], out: Path,
+                 parallel: int) -> list[tuple[int, dict]] | None:
+    """This round's trials of the study still to run, or None when the study asks for none. A trial
+    whose records are all complete already (a resumed tuning's, or records copied from another
+    machine into a new study) is told its objective here instead of going out with the sweep, so
+    that a grid done on record goes past its edges in this round rather than the next."""
+    batch = _next_batch(tuning, study, stale, parallel)
+    while batch:
+        pending = [(number, params) for number, params in batch
+                   if not _told_from_record(study, number, _trial_jobs(tuning, number, params, out))]
+        if pending:
+            return pending
+        batch = _next_batch(tuning, study, [], parallel)
+    return None
+
+
+def _round_edges(tuning: Tuning, study, extended: list[tuple[int, dict, float | None]], out: Path) -> list[tuple[int, dict]]:
+    """This round's trials past the grid's edges still to run; those already on record join `extended`."""
+    while True:
+        batch, pending = _edge_batch(tuning, study, extended), []
+        for number, params in batch:
+            value = _recorded_objective(_trial_jobs(tuning, number, params, out))
+            if value is None:
+                pending.append((number, params))
+            else:
+                extended.append((number, params, value))
+        if pending or not batch:
+            return pending
+
+
+def _trial_jobs(tuning: Tuning, number: int, params: dict, out: Path) -> list[Job]:
+    return [Job(cfg, out / "runs") for cfg in tuning.trial_group(params, number).configs(tuning.group.device)]
+
+
+def _recorded_objective(trial_jobs: list[Job]) -> float | None:
+    """The trial's objective when every one of its records is complete, else None."""
+    paths = [job.directory / "metrics.json" for job in trial_jobs]
+    metrics = [read_json(path) for path in paths if path.is_file()]
+    if len(metrics) < len(trial_jobs) or any(m.get("status") != COMPLETE for m in metrics):
+        return None
+    protocol = suite_protocol(trial_jobs[0].config.suite)
+    return sum(objective_of(protocol, m) for m in metrics) / len(metrics)
+
+
+def _told_from_record(study, number: int, trial_jobs: list[Job]) -> bool:
+    value = _recorded_objective(trial_jobs)
+    if value is not None:
+        study.tell(number, value)
+    return value is not None
+
+
 def _run_trials(tunings: list[Tuning], batches: dict[str, list[tuple[int, dict]]], out: Path, executor: str,
                 shares: Shares, address: str | None, log: Callable[[str], None]) -> dict[tuple[str, int], float | None]:
     """Every method's batch of trials as one sweep; each trial's objective (None where a run failed)."""
-    jobs = {(tuning.method, number): [Job(cfg, out / "runs")
-                                      for cfg in tuning.trial_group(params, number).configs(tuning.group.device)]
+    jobs = {(tuning.method, number): _trial_jobs(tuning, number, params, out)
             for tuning in tunings for number, params in batches[tuning.method]}
     if not jobs:
         return {}

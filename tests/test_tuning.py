@@ -308,20 +308,34 @@ def test_a_grid_is_extended_past_an_edge_by_one_rule_and_only_there():
                            accepts_all) == []  # only float settings have a "beyond"
 
 
-def test_tune_runs_the_trials_past_the_edge_and_keeps_them_in_tuned_json_and_the_table(tmp_path, monkeypatch):
-    """Real trial runs on the tiny model, scored by their lr (the higher, the better) so that the
-    best sits at the grid's top: two trials follow past it, are kept as `edge` trials, chosen,
-    counted in the tuning table, and found again (not rerun) by a second tuning."""
+def score_by_lr(monkeypatch) -> list[dict[str, list[float]]]:
+    """Real trial runs, each scored by its lr (the higher, the better, so the best sits at the top of
+    a grid), whether it ran now or is read from its complete records; returns the list into which
+    every sweep's trial lrs per method are written as it goes out."""
     from hipbench import tuning
 
-    real_run_trials = tuning._run_trials
+    real_run_trials, real_recorded = tuning._run_trials, tuning._recorded_objective
+    sent: list[dict[str, list[float]]] = []
 
-    def by_lr(tunings, batches, *rest):
+    def run_by_lr(tunings, batches, *rest):
+        sent.append({method: [params["lr"] for _, params in batch] for method, batch in batches.items() if batch})
         objectives = real_run_trials(tunings, batches, *rest)
         lrs = {(method, number): params["lr"] for method, batch in batches.items() for number, params in batch}
         return {key: lrs[key] for key in objectives}
 
-    monkeypatch.setattr(tuning, "_run_trials", by_lr)
+    def recorded_by_lr(trial_jobs):
+        return None if real_recorded(trial_jobs) is None else trial_jobs[0].config.train.lr
+
+    monkeypatch.setattr(tuning, "_run_trials", run_by_lr)
+    monkeypatch.setattr(tuning, "_recorded_objective", recorded_by_lr)
+    return sent
+
+
+def test_tune_runs_the_trials_past_the_edge_and_keeps_them_in_tuned_json_and_the_table(tmp_path, monkeypatch):
+    """Real trial runs on the tiny model, scored by their lr (the higher, the better) so that the
+    best sits at the grid's top: two trials follow past it, are kept as `edge` trials, chosen,
+    counted in the tuning table, and found again (not rerun) by a second tuning."""
+    score_by_lr(monkeypatch)
     args = ["tune", "--method", "lora", *TINY, "--space", "lr=1e-4,3e-4", "--out", str(tmp_path)]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
@@ -375,23 +389,16 @@ def test_a_grid_point_whose_run_failed_is_retried_and_no_choice_is_made_without_
     assert [(t["number"], t["state"]) for t in tuned["trials"]] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
 
 
-def test_a_finished_grid_goes_past_its_edge_in_the_same_sweep_as_anothers_grid(tmp_path, monkeypatch):
+@pytest.mark.parametrize("study", ["kept", "new"])
+def test_a_finished_grid_goes_past_its_edge_in_the_same_sweep_as_anothers_grid(tmp_path, monkeypatch, study):
     """A resumed tuning where one method's grid is done and another's is not: the first's edge trial
-    and the second's grid trials go out as one sweep (a sweep lasts as long as its slowest run)."""
-    from hipbench import tuning
-
-    real_run_trials = tuning._run_trials
-    sent: list[dict[str, list[float]]] = []
-
-    def by_lr(tunings, batches, *rest):
-        sent.append({method: [params["lr"] for _, params in batch] for method, batch in batches.items() if batch})
-        objectives = real_run_trials(tunings, batches, *rest)
-        lrs = {(method, number): params["lr"] for method, batch in batches.items() for number, params in batch}
-        return {key: lrs[key] for key in objectives}  # the higher lr, the better: the best sits at the top
-
-    monkeypatch.setattr(tuning, "_run_trials", by_lr)
+    and the second's grid trials go out as one sweep (a sweep lasts as long as its slowest run),
+    whether the grid is done in the study or only on record (records copied into a new study)."""
+    sent = score_by_lr(monkeypatch)
     space = ["--space", "lr=1e-4,3e-4", "--out", str(tmp_path)]
     assert invoke("tune", "--method", "lora", *TINY, *space, "--edge-steps", "0").exit_code == 0  # lora's grid only
+    if study == "new":
+        (tmp_path / "tuning.db").unlink()
     sent.clear()
     result = invoke("tune", "--method", "lora,pissa", *TINY, *space, "--edge-steps", "1")
     assert result.exit_code == 0, result.output
