@@ -255,8 +255,9 @@ def _round_batch(tuning: Tuning, study, stale: list[tuple[int, dict]], out: Path
     that a grid done on record goes past its edges in this round rather than the next."""
     batch = _next_batch(tuning, study, stale, parallel)
     while batch:
-        pending = [(number, params) for number, params in batch
-                   if not _told_from_record(study, number, _trial_jobs(tuning, number, params, out))]
+        pending, recorded = _split_recorded(tuning, batch, out)
+        for number, _, value in recorded:
+            study.tell(number, value)
         if pending:
             return pending
         batch = _next_batch(tuning, study, [], parallel)
@@ -266,15 +267,24 @@ def _round_batch(tuning: Tuning, study, stale: list[tuple[int, dict]], out: Path
 def _round_edges(tuning: Tuning, study, extended: list[tuple[int, dict, float | None]], out: Path) -> list[tuple[int, dict]]:
     """This round's trials past the grid's edges still to run; those already on record join `extended`."""
     while True:
-        batch, pending = _edge_batch(tuning, study, extended), []
-        for number, params in batch:
-            value = _recorded_objective(_trial_jobs(tuning, number, params, out))
-            if value is None:
-                pending.append((number, params))
-            else:
-                extended.append((number, params, value))
+        batch = _edge_batch(tuning, study, extended)
+        pending, recorded = _split_recorded(tuning, batch, out)
+        extended += recorded
         if pending or not batch:
             return pending
+
+
+def _split_recorded(tuning: Tuning, batch: list[tuple[int, dict]],
+                    out: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, dict, float]]]:
+    """`batch` as (trials still to run, trials complete on record with their objective)."""
+    pending, recorded = [], []
+    for number, params in batch:
+        value = _recorded_objective(_trial_jobs(tuning, number, params, out))
+        if value is None:
+            pending.append((number, params))
+        else:
+            recorded.append((number, params, value))
+    return pending, recorded
 
 
 def _trial_jobs(tuning: Tuning, number: int, params: dict, out: Path) -> list[Job]:
@@ -291,13 +301,6 @@ def _recorded_objective(trial_jobs: list[Job]) -> float | None:
     return sum(objective_of(protocol, m) for m in metrics) / len(metrics)
 
 
-def _told_from_record(study, number: int, trial_jobs: list[Job]) -> bool:
-    value = _recorded_objective(trial_jobs)
-    if value is not None:
-        study.tell(number, value)
-    return value is not None
-
-
 def _run_trials(tunings: list[Tuning], batches: dict[str, list[tuple[int, dict]]], out: Path, executor: str,
                 shares: Shares, address: str | None, log: Callable[[str], None]) -> dict[tuple[str, int], float | None]:
     """Every method's batch of trials as one sweep; each trial's objective (None where a run failed)."""
@@ -310,15 +313,9 @@ def _run_trials(tunings: list[Tuning], batches: dict[str, list[tuple[int, dict]]
         if batches[tuning.method]:
             log(f"{tuning.method}: trials {', '.join(str(n) for n, _ in batches[tuning.method])} "
                 f"({len(tuning.group.seeds)} seed(s) each)")
-    results = {r.name: r for r in run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs],
-                                            executor, shares, out / "runs", address, log)}
-    objectives = {}
-    for key, trial_jobs in jobs.items():
-        protocol = suite_protocol(trial_jobs[0].config.suite)
-        values = [objective_of(protocol, read_json(job.directory / "metrics.json"))
-                  for job in trial_jobs if results[job.name].status != "failed"]
-        objectives[key] = sum(values) / len(values) if len(values) == len(trial_jobs) else None
-    return objectives
+    run_sweep([j for trial_jobs in jobs.values() for j in trial_jobs], executor, shares, out / "runs", address, log)
+    # a run's record is complete exactly when it did not fail (runner.run_one): read every objective from records
+    return {key: _recorded_objective(trial_jobs) for key, trial_jobs in jobs.items()}
 
 
 def _edge_batch(tuning: Tuning, study, extended: list[tuple[int, dict, float | None]]) -> list[tuple[int, dict]]:
