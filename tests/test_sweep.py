@@ -341,7 +341,7 @@ def test_published_tuning_trials_are_exactly_those_of_the_published_tuned_json()
 def test_default_gpu_share_comes_from_the_measured_peak():
     share, why = default_gpus_per_run("continual", "smollm2-135m", 80.0)
     assert share == 0.06 and "measured peak 3 GB" in why  # 1.5 x 3 GB of 80 GB, rounded up
-    assert default_gpus_per_run("cl-benchmark", "smollm2-135m", 80.0)[0] == 0.26  # 1.5 x 13.8 GB of 80 GB
+    assert default_gpus_per_run("cl-benchmark", "smollm2-135m", 80.0)[0] == 0.28  # 1.5 x 14.5 GB of 80 GB
     assert default_gpus_per_run("edit", "smollm2-135m", 80.0)[0] == 0.06
     assert default_gpus_per_run("edit", "some/model", 80.0)[0] == FALLBACK_GPU_SHARE
 
