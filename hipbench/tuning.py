@@ -44,7 +44,7 @@ from hipbench import registry
 from hipbench.jobs import Job
 from hipbench.method import options_from_strings
 from hipbench.protocols import protocol_module
-from hipbench.records import COMPLETE, read_json, write_json_atomic
+from hipbench.records import COMPLETE, RunRecord, read_json, write_json_atomic
 from hipbench.run_groups import RunGroup
 from hipbench.runner import suite_protocol
 from hipbench.sweeping import Shares, check_jobs, run_sweep
@@ -292,13 +292,14 @@ def _trial_jobs(tuning: Tuning, number: int, params: dict, out: Path) -> list[Jo
 
 
 def _recorded_objective(trial_jobs: list[Job]) -> float | None:
-    """The trial's objective when every one of its records is complete, else None."""
-    paths = [job.directory / "metrics.json" for job in trial_jobs]
-    metrics = [read_json(path) for path in paths if path.is_file()]
-    if len(metrics) < len(trial_jobs) or any(m.get("status") != COMPLETE for m in metrics):
+    """The trial's objective when every one of its records is complete, else None. Complete is the
+    sweep's own test (`RunRecord.status`), so a trial counts as on record exactly when a sweep
+    would skip its runs."""
+    records = [RunRecord(job.directory) for job in trial_jobs]
+    if any(record.status() != COMPLETE for record in records):
         return None
     protocol = suite_protocol(trial_jobs[0].config.suite)
-    return sum(objective_of(protocol, m) for m in metrics) / len(metrics)
+    return sum(objective_of(protocol, read_json(record.metrics_path)) for record in records) / len(records)
 
 
 def _run_trials(tunings: list[Tuning], batches: dict[str, list[tuple[int, dict]]], out: Path, executor: str,
