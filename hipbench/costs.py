@@ -62,7 +62,9 @@ COST_NOTE = ("Cost, measured by the process that finished the run (a resumed run
              "seconds in the method's own set-up (SVD, covariances, Fisher; an editor's statistics); Peak memory GB "
              "= peak GPU memory allocated, or on the CPU the process's peak resident set size (the record's "
              "peak_memory_kind); Adapter MB = size of the final update's PEFT export; Frozen params = adapter "
-             "parameters kept frozen beside the model (O-LoRA). n/a = not measured (records made before costs were).")
+             "parameters kept frozen beside the model (O-LoRA). n/a = not measured: Tokens/s of a knowledge editor "
+             "(its procedure counts no tokens), the costs of a process that trained nothing, and records made "
+             "before costs were.")
 # The fields that depend on the process that measured them (time, memory, which units it trained):
 # a resumed run's differ from an uninterrupted one's; the adapter size and frozen count do not.
 PROCESS_FIELDS = ("seconds_per_step", "tokens_per_second", "setup_seconds", "peak_memory_gb", "cost_units",
