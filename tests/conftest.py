@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -14,6 +17,14 @@ from hipbench.suite import Example, GeneralSet, Suite, TaskData
 
 torch.set_num_threads(2)
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the hub; subprocesses inherit it
+
+
+def load_module(path: Path) -> ModuleType:
+    """A script or bench file, which is no package module, loaded by its path so its tests can call it."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

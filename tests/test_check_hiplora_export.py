@@ -1,23 +1,16 @@
 """The independent export checker accepts HiP-LoRA's exported adapters and rejects plain LoRA's."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import load_module
 
 from hipbench.cli import main
 from hipbench.models import load_model
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "check_hiplora_export.py"
-
-
-def load_checker():
-    spec = importlib.util.spec_from_file_location("check_hiplora_export", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def exported(tmp_path: Path, method: str) -> list[Path]:
@@ -30,7 +23,7 @@ def exported(tmp_path: Path, method: str) -> list[Path]:
 
 
 def test_hiplora_exports_satisfy_the_invariants_and_lora_exports_do_not(tmp_path):
-    checker = load_checker()
+    checker = load_module(SCRIPT)
     model = load_model("tiny-llama").model
     adapters = exported(tmp_path / "h", "hiplora")
     assert len(adapters) == 4

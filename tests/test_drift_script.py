@@ -3,20 +3,18 @@ boundary drift 1/k and no rotation drift, its Givens rows the closed forms, so t
 file cannot print numbers the metrics do not produce."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_module
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "drift_metrics_smollm2.py"
 
 
 def run_script(monkeypatch, capsys, *args: str) -> list[list[str]]:
-    spec = importlib.util.spec_from_file_location("drift_metrics_smollm2", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(SCRIPT)
     monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args])
     assert module.main() == 0
     lines = capsys.readouterr().out.splitlines()

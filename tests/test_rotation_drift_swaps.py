@@ -3,20 +3,14 @@ counts a per-layer rotation drift as an exchange only when it is n/k' of that la
 values at the floor and tuning trials out, and groups records by their leaderboard row."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from conftest import load_module
 
 from hipbench.records import write_layers
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "rotation_drift_swaps.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("rotation_drift_swaps", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_record(root: Path, name: str, options: dict, layers: dict, split: str = "holdout-test") -> None:
@@ -33,7 +27,7 @@ def layer(left: float, right: float, k: int) -> dict:
 
 
 def test_exchanges_are_whole_multiples_of_each_layers_own_width():
-    script = load_script()
+    script = load_module(SCRIPT)
     assert script.is_exchange(2 / 20, 20) and script.is_exchange(1 / 17, 17)
     assert not script.is_exchange(1 / 17, 20)  # a multiple of another layer's width is not one here
     assert not script.is_exchange(0.003, 20)  # a small turn: sin²θ / k'
@@ -41,7 +35,7 @@ def test_exchanges_are_whole_multiples_of_each_layers_own_width():
 
 
 def test_rows_count_values_above_the_floor_and_leave_trials_out(tmp_path):
-    script = load_script()
+    script = load_module(SCRIPT)
     make_record(tmp_path, "a/seed-1", {"budget": "1.0"}, {
         "l0": layer(1 / 16, 1 / 16, 16), "l1": layer(0.004, 5e-7, 20), "l2": layer(3 / 19, 0.0, 19)})
     make_record(tmp_path, "a/seed-2", {"budget": "1.0"}, {"l0": layer(2e-3, 2e-3, 16)})

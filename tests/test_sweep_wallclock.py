@@ -1,11 +1,10 @@
 """bench/sweep_wallclock.py: overlapping runs form one batch; the sweep's time is the batches' sum."""
-import importlib.util
 import json
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("sweep_wallclock", Path(__file__).parents[1] / "bench" / "sweep_wallclock.py")
-sweep_wallclock = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sweep_wallclock)
+from conftest import load_module
+
+sweep_wallclock = load_module(Path(__file__).parents[1] / "bench" / "sweep_wallclock.py")
 
 
 def _record(root: Path, name: str, started: str, finished: str, status: str = "complete") -> None:
