@@ -197,10 +197,10 @@ def test_the_ablation_sweep_names_every_budget_and_k_and_the_frozen_row():
     grid = {("hiplora", (("budget", b), ("k", k))) for b in ("0.2", "0.5", "1.0", "inf") for k in ("16", "32", "64")}
     frozen = ("hiplora", (("principal", "frozen"),))
     assert set(rows) == grid | {frozen, ("lora", ())}
-    assert all(seeds == {42, 100, 2024} for seeds in rows.values())
+    assert all(seeds == {42, 100, 2024, 7, 1234} for seeds in rows.values())
     hashes = {cfg.hash(identity_options(options_from_strings(HiPLoRAOptions, cfg.method_options)))
               for cfg in configs if cfg.method == "hiplora"}
-    assert len(hashes) == 13 * 3  # every row a run of its own, each seed too
+    assert len(hashes) == 13 * 5  # every row a run of its own, each seed too
     tuned = json.loads((ROOT / "leaderboards" / "tuning" / "continual" / "tuned.json").read_text())
     assert all(cfg.train.lr == tuned[cfg.method]["run"]["lr"] and cfg.tuning["keys"] == ["lr"] for cfg in configs)
 
