@@ -17,8 +17,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from hipbench.leaderboard import record_label
-from hipbench.records import read_json, read_layers
+from hipbench.leaderboard import collect, record_label
+from hipbench.records import read_layers
 from hipbench.tuning_table import is_trial
 
 SIDES = ("rotation_drift_left", "rotation_drift_right")
@@ -32,19 +32,15 @@ def is_exchange(value: float, width: int) -> bool:
 
 
 def count_rows(runs: Path, floor: float) -> dict[str, list[int]]:
-    """{row label: [records, values above floor, of them exchanges]} over the result records under
-    `runs` (tuning trials, scored on validation data, are not table rows and are left out)."""
+    """{row label: [records, values above floor, of them exchanges]} over the complete result records
+    under `runs` (tuning trials, scored on validation data, are not table rows and are left out)."""
     rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for config_path in sorted(runs.rglob("config.json")):
-        directory = config_path.parent
-        if not (directory / "metrics.json").is_file():
-            continue
-        record = {"config": read_json(config_path)}
+    for record in collect(runs)[0]:  # the complete records, as the tables read them
         if is_trial(record):
             continue
         counts = rows[record_label(record)]
         counts[0] += 1
-        for layer in read_layers(directory).get("spectral", {}).values():
+        for layer in read_layers(record["dir"]).get("spectral", {}).values():
             for side in SIDES:
                 value = layer.get(side)
                 if value is not None and value > floor:

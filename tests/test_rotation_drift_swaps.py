@@ -1,6 +1,6 @@
 """scripts/rotation_drift_swaps.py (the generator of leaderboards/checks/rotation-drift-swaps.txt): it
 counts a per-layer rotation drift as an exchange only when it is n/k' of that layer's own k', leaves
-values at the floor and tuning trials out, and groups records by their leaderboard row."""
+values at the floor, tuning trials and unfinished runs out, and groups records by their leaderboard row."""
 from __future__ import annotations
 
 import json
@@ -13,12 +13,13 @@ from hipbench.records import write_layers
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "rotation_drift_swaps.py"
 
 
-def make_record(root: Path, name: str, options: dict, layers: dict, split: str = "holdout-test") -> None:
+def make_record(root: Path, name: str, options: dict, layers: dict, split: str = "holdout-test",
+                status: str = "complete") -> None:
     directory = root / name
     directory.mkdir(parents=True)
     config = {"method": "hiplora", "method_options": options, "data_split": split, "train": {"lr": 5e-4}}
     (directory / "config.json").write_text(json.dumps({"config": config}))
-    (directory / "metrics.json").write_text("{}")
+    (directory / "metrics.json").write_text(json.dumps({"status": status}))
     write_layers(directory, {"spectral": layers})
 
 
@@ -42,6 +43,7 @@ def test_rows_count_values_above_the_floor_and_leave_trials_out(tmp_path):
     make_record(tmp_path, "b/seed-1", {"budget": "0.2"}, {"l0": layer(1 / 16, 0.0, 16)})
     make_record(tmp_path, "c/trial", {"budget": "1.0"}, {"l0": layer(1 / 16, 1 / 16, 16)},
                 split="holdout-validation")
+    make_record(tmp_path, "e/partial", {"budget": "0.2"}, {"l0": layer(1 / 16, 1 / 16, 16)}, status="running")
     (tmp_path / "d" / "unfinished").mkdir(parents=True)
     (tmp_path / "d" / "unfinished" / "config.json").write_text("{}")
     rows = script.count_rows(tmp_path, floor=1e-6)
