@@ -56,7 +56,7 @@ def test_update_splits_into_principal_diag_and_complement_only_residual(tiny, tm
 
 def test_projection_keeps_every_layer_within_its_budget(tiny, tmp_path):
     model, _, _ = trained(tiny, tmp_path, budget=0.01, lr=5e-2)
-    usages = [float(layer.budget_usage().detach()) for layer in adapted_layers(model, HiPLoRALinear).values()]
+    usages = [layer.budget_usage().item() for layer in adapted_layers(model, HiPLoRALinear).values()]
     assert max(usages) <= 1.0 + 1e-4
     assert max(usages) > 0.99  # the bound was active, not vacuous
 
@@ -72,7 +72,7 @@ def test_projection_is_the_exact_weighted_projection(principal):
     w = (sigma / sigma[0]) ** 2
     c = w * sigma ** 2 if principal == "relative" else w  # the budget Σ w d² as a weight on phi itself
     assert float((w * layer.change().detach() ** 2).sum() / layer.radius ** 2) == pytest.approx(1.0, abs=1e-5)
-    assert float(layer.budget_usage()) == pytest.approx(1.0, abs=1e-5)
+    assert layer.budget_usage().item() == pytest.approx(1.0, abs=1e-5)
     mu = (1.0 / (layer.phi / start) - 1) / c  # phi_i = phi0_i / (1 + mu c_i)
     assert torch.allclose(mu, mu[0].expand(3), rtol=1e-3)  # one multiplier: KKT of the exact projection
 
@@ -94,7 +94,7 @@ def test_layers_of_different_widths_are_projected_together_and_alone_alike():
     project_onto_budgets(together, stacks)
     project_onto_budgets(together[1:], stacks)
     for one, other in zip(alone, together):
-        assert float(one.budget_usage()) == pytest.approx(1.0, abs=1e-5)
+        assert one.budget_usage().item() == pytest.approx(1.0, abs=1e-5)
         assert torch.allclose(one.phi, other.phi, atol=1e-6)
 
 
@@ -160,7 +160,7 @@ def test_budget_solve_reproduces_the_published_bisection_bit_for_bit():
                               1.0, budget, g, principal="absolute")  # the published records' form
         layer.phi.data = torch.randn(k, generator=g) * float(10 ** (4 * torch.rand(1, generator=g) - 3)) * scale
         layers.append(layer)
-    inside = sum(float(layer.budget_usage()) <= 1 for layer in layers)
+    inside = sum(layer.budget_usage().item() <= 1 for layer in layers)
     assert 30 < inside < 210  # both the untouched and the projected case are exercised
     expected = copy.deepcopy(layers)
     bracket_and_bisect(expected)
@@ -175,13 +175,13 @@ def test_penalty_mode_adds_a_loss_that_is_zero_at_init(tiny, tmp_path):
     model.requires_grad_(False)
     method.attach(model, find_targets(model, DEFAULT_TARGETS), 2,
                   Context(tokenizer, torch.device("cpu"), torch.Generator(), GeneralSet((), ()), svd=SVDCache(tmp_path)))
-    assert float(method.extra_loss(model)) == 0.0
+    assert method.extra_loss(model).item() == 0.0
     for layer in adapted_layers(model, HiPLoRALinear).values():
         layer.phi.data.fill_(0.1)
-    first = float(method.extra_loss(model))
+    first = method.extra_loss(model).item()
     for layer in adapted_layers(model, HiPLoRALinear).values():
         layer.phi.data.fill_(0.2)
-    assert float(method.extra_loss(model)) == pytest.approx(4 * first, rel=1e-5)
+    assert method.extra_loss(model).item() == pytest.approx(4 * first, rel=1e-5)
 
 
 def test_budget_counts_phi_and_residual_factors():

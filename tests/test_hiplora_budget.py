@@ -48,7 +48,7 @@ def test_a_relative_phi_reaches_a_small_budget_at_the_default_lr(tiny, tmp_path)
     the task, the projection holds it, and the statistics say so per layer type."""
     model, _, stats = train(tiny, tmp_path, budget=0.1)
     with torch.no_grad():
-        usages = [float(layer.budget_usage()) for layer in adapted_layers(model, HiPLoRALinear).values()]
+        usages = [layer.budget_usage().item() for layer in adapted_layers(model, HiPLoRALinear).values()]
     assert max(usages) <= 1 + 1e-6 and max(usages) > 0.99
     assert stats["steps"] == 6 and 0 < stats["projection_active"] <= 1 and stats["projection_active_any"] > 0
     assert stats["budget_usage"] == pytest.approx(sum(usages) / len(usages))
