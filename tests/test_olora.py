@@ -61,7 +61,7 @@ def test_orthogonality_loss_is_zero_for_orthogonal_as_and_the_hand_sum_otherwise
     expected = 0.0
     for layer in layers:
         layer.lora_A[1].data = torch.randn(layer.lora_A[1].shape, generator=gen)
-        expected += sum(abs(float(layer.lora_A[0][i] @ layer.lora_A[1][j])) for i in range(3) for j in range(3))
+        expected += sum(abs((layer.lora_A[0][i] @ layer.lora_A[1][j]).item()) for i in range(3) for j in range(3))
     loss = method.extra_loss(model)
     assert float(loss.detach()) > 0
     assert float(loss.detach()) == pytest.approx(0.7 * expected, rel=1e-5)
@@ -74,7 +74,7 @@ def test_l2_term_is_the_unsquared_norm_of_each_new_tensor(tiny, tiny_suite):
     gen = torch.Generator().manual_seed(2)
     for layer in adapted_layers(model, OLoRALinear).values():
         layer.lora_B[0].data = torch.randn(layer.lora_B[0].shape, generator=gen)
-    expected = sum(float(torch.sqrt((layer.lora_A[0] ** 2).sum())) + float(torch.sqrt((layer.lora_B[0] ** 2).sum()))
+    expected = sum(torch.sqrt((layer.lora_A[0] ** 2).sum()).item() + torch.sqrt((layer.lora_B[0] ** 2).sum()).item()
                    for layer in adapted_layers(model, OLoRALinear).values())
     assert float(method.extra_loss(model).detach()) == pytest.approx(0.3 * expected, rel=1e-5)
 
