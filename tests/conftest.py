@@ -16,6 +16,9 @@ from hipbench.models import LoadedModel, tiny_llama
 from hipbench.suite import Example, GeneralSet, Suite, TaskData
 
 torch.set_num_threads(2)
+# torch gives some warnings once per process: every time instead, so the error filter in pyproject.toml
+# (a number read off a grad-tracking tensor) catches each place, not only the first one a run reaches
+torch.set_warn_always(True)
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test reaches the hub; subprocesses inherit it
 
 

@@ -24,7 +24,7 @@ def setup(tiny, tiny_suite, rank=2, **options):
 
 def span_residual(q: torch.Tensor, y: torch.Tensor) -> float:
     """||(I - Q Q^T) y|| / ||y|| for the columns of y."""
-    return float(torch.linalg.norm(y - q @ (q.T @ y)) / torch.linalg.norm(y))
+    return (torch.linalg.norm(y - q @ (q.T @ y)) / torch.linalg.norm(y)).item()
 
 
 @pytest.mark.parametrize("beta, winners", [(0.5, [0, 2]), (0.0, [0, 1]), (0.9, [0, 3])])

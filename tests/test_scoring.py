@@ -87,7 +87,7 @@ def test_text_nll_equals_the_models_own_loss(tiny):
     for text in texts:
         ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
         loss = model(ids, labels=ids).loss
-        total += float(loss) * (ids.shape[1] - 1)
+        total += loss.item() * (ids.shape[1] - 1)
         n += ids.shape[1] - 1
     assert count == n and nll == pytest.approx(total / n, rel=1e-5)
 
